@@ -1,1 +1,106 @@
-fn main() {}
+//! `strata`: the command-line tool. Argument parsing and output only; every decision
+//! is made by `strata-core`.
+
+mod commands;
+mod error;
+mod fs_source;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::CliError;
+
+/// Strata keeps the configuration of many services consistent across environments and
+/// clouds: one source of truth in layered YAML/JSON/TOML files, resolved per target with
+/// provenance for every parameter.
+///
+/// Exit codes: 0 success, 1 invalid configuration, 2 usage or I/O error.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Project directory (the one holding strata.yaml).
+    #[arg(long, short = 'p', global = true, env = "STRATA_PROJECT", default_value = ".", value_name = "DIR")]
+    project: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the effective configuration of a service for a target.
+    ///
+    /// Layers are merged lowest precedence first along the hierarchy in strata.yaml, then
+    /// ${…} placeholders are filled in. `--explain` shows the file and line that set every
+    /// parameter and what it overrode.
+    ///
+    /// Examples:
+    ///   strata resolve checkout --target prod/aws/us-east-1
+    ///   strata resolve checkout --target prod/aws/us-east-1 --get db.pool.max_size
+    ///   strata resolve checkout --target prod/aws/us-east-1 --explain
+    ///   strata resolve --all --target prod/aws/us-east-1 --out build/prod
+    #[command(verbatim_doc_comment)]
+    Resolve(commands::resolve::ResolveArgs),
+
+    /// List the targets (ENV/PROVIDER/REGION) in declaration order.
+    Targets(commands::list::ListArgs),
+
+    /// List the services with their teams.
+    Services(commands::list::ListArgs),
+
+    /// Create a small, valid project to start from.
+    ///
+    /// Writes strata.yaml and a few layer files into DIR (default: the current directory).
+    /// Refuses to overwrite an existing strata.yaml.
+    Init(commands::init::InitArgs),
+
+    /// Generate a synthetic project for tests and benchmarks.
+    ///
+    /// Deterministic for a given --seed. Every service gets a layer file at every level of
+    /// the hierarchy, with nesting depth 2–5, lists, overrides at every level and
+    /// cross-service references.
+    ///
+    /// Example: strata gen --services 100 --params 100 --out /tmp/p10k
+    #[command(verbatim_doc_comment)]
+    Gen(commands::gen_cmd::GenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Resolve(args) => commands::resolve::run(&cli.project, args),
+        Command::Targets(args) => commands::list::targets(&cli.project, args),
+        Command::Services(args) => commands::list::services(&cli.project, args),
+        Command::Init(args) => commands::init::run(args),
+        Command::Gen(args) => commands::gen_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temporary file beside it, then a rename.
+pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<(), CliError> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, contents).map_err(|e| CliError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        CliError::io(path, e)
+    })
+}

@@ -785,24 +785,3 @@ fn defaults_match_the_spec() {
     assert_eq!(d.providers, ["aws", "azure", "gcp"]);
     assert_eq!(file_count(&d).unwrap(), 1 + 10 * (1 + 3 + 3 + 9 + 18));
 }
-
-/// `cargo test -p strata-gen --release -- --ignored --nocapture large_project_is_fast`
-#[test]
-#[ignore = "timing check; run in release mode"]
-fn large_project_is_fast() {
-    for format in [Format::Yaml, Format::Json] {
-        let o = opts(1000, 1000, format);
-        let start = std::time::Instant::now();
-        let (mut files, mut bytes) = (0usize, 0usize);
-        generate(&o, |f| {
-            files += 1;
-            bytes += f.contents.len();
-            Ok::<(), ()>(())
-        })
-        .unwrap();
-        let took = start.elapsed();
-        eprintln!("{format}: {files} files, {bytes} bytes in {took:?}");
-        assert_eq!(files, file_count(&o).unwrap());
-        assert!(took.as_secs_f64() < 10.0);
-    }
-}

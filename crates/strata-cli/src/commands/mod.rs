@@ -1,0 +1,25 @@
+//! One module per subcommand.
+
+pub mod gen_cmd;
+pub mod init;
+pub mod list;
+pub mod resolve;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_core::resolve::Project;
+
+use crate::error::CliError;
+use crate::fs_source::DirSource;
+
+/// Loads the project at `root`.
+pub fn load_project(root: &Path) -> Result<Project, CliError> {
+    if !root.is_dir() {
+        return Err(CliError::Usage(format!(
+            "project directory {} does not exist\n  hint: pass --project DIR or set STRATA_PROJECT",
+            root.display()
+        )));
+    }
+    Project::load(Arc::new(DirSource::new(root))).map_err(|e| CliError::from_project(e, root))
+}

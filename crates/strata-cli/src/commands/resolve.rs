@@ -1,0 +1,148 @@
+//! `strata resolve`: effective configurations, one parameter, or provenance.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use strata_core::path::{Segment, parse_segments, segments_to_string};
+use strata_core::resolve::{Effective, ResolveOptions, TargetSession};
+use strata_core::value::Value;
+
+use super::load_project;
+use crate::error::{CliError, display_path};
+use crate::output::{OutputFormat, explain, render, scalar_text};
+use crate::write_atomic;
+
+/// Arguments of `strata resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The service to resolve (omit with --all).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    service: Option<String>,
+
+    /// The target, ENV/PROVIDER/REGION (see `strata targets`).
+    #[arg(long, short = 't', value_name = "ENV/PROVIDER/REGION")]
+    target: String,
+
+    /// Resolve every service: one JSON/YAML object keyed by service, or one file per
+    /// service with --out.
+    #[arg(long)]
+    all: bool,
+
+    /// Output format. With --get on a scalar and no --format, the bare value is printed.
+    #[arg(long, short = 'f', value_enum)]
+    format: Option<OutputFormat>,
+
+    /// Print only this parameter, e.g. `db.pool.max_size` or `hosts[0]`.
+    #[arg(long, value_name = "PATH", conflicts_with = "all")]
+    get: Option<String>,
+
+    /// Show the file:line:col that set every parameter and what it overrode.
+    #[arg(long, conflicts_with = "all")]
+    explain: bool,
+
+    /// With --all: write one file per service into DIR instead of printing.
+    #[arg(long, value_name = "DIR", requires = "all")]
+    out: Option<PathBuf>,
+}
+
+/// Runs `strata resolve`.
+pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
+    let project = load_project(root)?;
+    let opts = ResolveOptions {
+        keep_prior_values: args.explain,
+    };
+    let session = project
+        .session(&args.target, opts)
+        .map_err(|e| CliError::from_resolve(e, root))?;
+    warn_unknown_files(&session, root);
+    if args.all {
+        return resolve_all(root, session, args);
+    }
+    let service = args.service.as_deref().unwrap_or_default();
+    let eff = session
+        .resolve(service)
+        .map_err(|e| CliError::from_resolve(e, root))?;
+    let (node, prefix) = match &args.get {
+        None => (&eff.root, Vec::new()),
+        Some(p) => {
+            let segs = parse_segments(p).map_err(|e| CliError::Usage(format!("--get: {e}")))?;
+            let node = eff.get(&segs).ok_or_else(|| missing_param(&eff, &segs))?;
+            (node, segs)
+        }
+    };
+    if args.explain {
+        println!("# {service} @ {}", eff.target);
+        print!("{}", explain(&project, node, &prefix));
+        return Ok(());
+    }
+    let text = match (args.get.is_some(), args.format, &node.value) {
+        (true, None, v) if v.is_scalar() => format!("{}\n", scalar_text(v)),
+        (_, format, v) => render(v, format.unwrap_or(OutputFormat::Json))?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+fn missing_param(eff: &Effective, segs: &[Segment]) -> CliError {
+    let mut depth = 0;
+    while depth < segs.len() && eff.get(&segs[..=depth]).is_some() {
+        depth += 1;
+    }
+    let hint = match eff.get(&segs[..depth]).map(|n| &n.value) {
+        Some(Value::Map(m)) => format!(
+            "keys at `{}`: {}",
+            if depth == 0 { "(top)".to_string() } else { segments_to_string(&segs[..depth]) },
+            m.keys().map(|k| &**k).collect::<Vec<_>>().join(", ")
+        ),
+        _ => "run without --get to see the whole configuration".into(),
+    };
+    CliError::Usage(format!(
+        "{}:{} does not exist for target {}\n  hint: {hint}",
+        eff.service,
+        segments_to_string(segs),
+        eff.target
+    ))
+}
+
+fn warn_unknown_files(session: &TargetSession<'_>, root: &Path) {
+    for f in session.unknown_files() {
+        eprintln!(
+            "warning: {} matches no service declared in strata.yaml and is ignored",
+            display_path(root, f)
+        );
+    }
+}
+
+fn resolve_all(root: &Path, session: TargetSession<'_>, args: ResolveArgs) -> Result<(), CliError> {
+    let all = session
+        .resolve_all()
+        .map_err(|e| CliError::from_resolve_all(e, root))?;
+    let format = args.format.unwrap_or(OutputFormat::Json);
+    match args.out {
+        Some(dir) => {
+            for eff in &all {
+                let path = dir.join(format!("{}.{}", eff.service, format.extension()));
+                write_atomic(&path, render(&eff.root.value, format)?.as_bytes())?;
+            }
+            eprintln!("wrote {} files to {}", all.len(), dir.display());
+            Ok(())
+        }
+        None => {
+            if format == OutputFormat::Env {
+                return Err(CliError::Usage(
+                    "--all prints one object keyed by service; env format needs --out DIR (one file per service)".into(),
+                ));
+            }
+            let mut map = strata_core::value::map_with_capacity(all.len());
+            for eff in all {
+                map.insert(eff.service.into_boxed_str(), eff.root);
+            }
+            let text = render(&Value::Map(Box::new(map)), format)?;
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .map_err(|e| CliError::Io(format!("stdout: {e}")))?;
+            Ok(())
+        }
+    }
+}

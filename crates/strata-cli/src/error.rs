@@ -1,0 +1,94 @@
+//! CLI errors and their exit codes: 0 ok, 1 invalid configuration, 2 usage or I/O error.
+
+use std::fmt;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_core::error::Diagnostic;
+use strata_core::resolve::{ProjectError, ResolveError};
+
+/// A failed command, rendered for a human on stderr.
+#[derive(Debug)]
+pub enum CliError {
+    /// The configuration is invalid (exit 1).
+    Invalid(String),
+    /// The command was used wrongly or named something that does not exist (exit 2).
+    Usage(String),
+    /// Reading or writing files failed (exit 2).
+    Io(String),
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Invalid(_) => 1,
+            CliError::Usage(_) | CliError::Io(_) => 2,
+        }
+    }
+
+    /// An I/O error about `path`.
+    pub fn io(path: &std::path::Path, e: impl fmt::Display) -> Self {
+        CliError::Io(format!("{}: {e}", path.display()))
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Invalid(m) | CliError::Usage(m) | CliError::Io(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Shows a project-relative path as the user can open it from the current directory.
+pub fn display_path(root: &Path, rel: &str) -> String {
+    if root == Path::new(".") || root.as_os_str().is_empty() {
+        rel.to_string()
+    } else {
+        root.join(rel).display().to_string()
+    }
+}
+
+fn relocate(d: &Diagnostic, root: &Path) -> String {
+    let mut d = d.clone();
+    d.path = Arc::from(display_path(root, &d.path));
+    d.to_string()
+}
+
+impl CliError {
+    /// Renders a project-loading error, with file paths as seen from the current directory.
+    pub fn from_project(e: ProjectError, root: &Path) -> Self {
+        match e {
+            ProjectError::Invalid(d) => CliError::Invalid(relocate(&d, root)),
+            ProjectError::NotAProject { .. } => CliError::Usage(e.to_string()),
+            ProjectError::Source(_) => CliError::Io(e.to_string()),
+        }
+    }
+
+    /// Renders a resolution error, with file paths as seen from the current directory.
+    pub fn from_resolve(e: ResolveError, root: &Path) -> Self {
+        match e {
+            ResolveError::Invalid(d) => CliError::Invalid(relocate(&d, root)),
+            ResolveError::UnknownService { .. } | ResolveError::UnknownTarget { .. } => {
+                CliError::Usage(e.to_string())
+            }
+            ResolveError::Source(_) => CliError::Io(e.to_string()),
+        }
+    }
+
+    /// Renders the errors of several services at once.
+    pub fn from_resolve_all(errors: Vec<ResolveError>, root: &Path) -> Self {
+        let count = errors.len();
+        let rendered: Vec<CliError> = errors.into_iter().map(|e| Self::from_resolve(e, root)).collect();
+        let code = rendered.iter().map(CliError::exit_code).min().unwrap_or(2);
+        let text = rendered.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        let text = if count > 1 {
+            format!("{count} services failed to resolve:\n{text}")
+        } else {
+            text
+        };
+        if code == 1 { CliError::Invalid(text) } else { CliError::Usage(text) }
+    }
+}
