@@ -118,7 +118,11 @@ impl ResolveCache {
     /// Number of cached configurations.
     pub fn len(&self) -> usize {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.values().flat_map(|t| t.values()).map(|s| s.len()).sum()
+        entries
+            .values()
+            .flat_map(|t| t.values())
+            .map(|s| s.len())
+            .sum()
     }
 
     /// Whether nothing is cached.
@@ -153,15 +157,30 @@ mod tests {
         assert_eq!(cache.get_param(&h1, "dev/aws/r1", "a", &port), None);
         let first = cache.resolve(&p1, "dev/aws/r1", "a").unwrap();
         let again = cache.resolve(&p1, "dev/aws/r1", "a").unwrap();
-        assert!(Arc::ptr_eq(&first, &again), "second read is served from the cache");
-        assert_eq!(cache.get_param(&h1, "dev/aws/r1", "a", &port), Some(Value::Int(1)));
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "second read is served from the cache"
+        );
+        assert_eq!(
+            cache.get_param(&h1, "dev/aws/r1", "a", &port),
+            Some(Value::Int(1))
+        );
         assert_eq!(cache.get_param(&h1, "dev/aws/r1", "b", &port), None);
 
         // Edited content: a different key, never the stale value.
         let p2 = project("2");
         let h2 = p2.content_hash().unwrap();
         assert_ne!(h1, h2);
-        assert_eq!(cache.resolve(&p2, "dev/aws/r1", "a").unwrap().root.get(&port).unwrap().value, Value::Int(2));
+        assert_eq!(
+            cache
+                .resolve(&p2, "dev/aws/r1", "a")
+                .unwrap()
+                .root
+                .get(&port)
+                .unwrap()
+                .value,
+            Value::Int(2)
+        );
         assert_eq!(cache.len(), 2);
         cache.retain_only(&h2);
         assert_eq!(cache.len(), 1);
@@ -177,6 +196,9 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(!cache.is_empty());
         assert!(cache.resolve_all(&p, "nope/aws/r1").is_err());
-        assert_eq!(format!("{:?}", p.content_hash().unwrap()).len(), "ContentHash()".len() + 64);
+        assert_eq!(
+            format!("{:?}", p.content_hash().unwrap()).len(),
+            "ContentHash()".len() + 64
+        );
     }
 }

@@ -156,7 +156,10 @@ mod tests {
             .with("layers/base/b.json", "")
             .with("layers/base2/c.yaml", "")
             .with("layers/env/prod/a.yaml", "");
-        assert_eq!(src.list_dir("layers/base").unwrap(), vec!["a.yaml", "b.json"]);
+        assert_eq!(
+            src.list_dir("layers/base").unwrap(),
+            vec!["a.yaml", "b.json"]
+        );
         assert_eq!(src.list_dir("").unwrap(), vec!["strata.yaml"]);
         assert!(src.list_dir("nope").unwrap().is_empty());
         assert_eq!(src.list_all().unwrap().len(), 5);

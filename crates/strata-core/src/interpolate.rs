@@ -43,8 +43,7 @@ pub struct TemplateError {
     pub hint: String,
 }
 
-const KNOWN: &str =
-    "known placeholders: ${env}, ${provider}, ${region}, ${service}, ${vars.NAME}, ${ref:SERVICE:PATH}; write $${ for a literal ${";
+const KNOWN: &str = "known placeholders: ${env}, ${provider}, ${region}, ${service}, ${vars.NAME}, ${ref:SERVICE:PATH}; write $${ for a literal ${";
 
 impl Template {
     /// Parses `s`; `Ok(None)` when it has neither placeholders nor escapes.
@@ -58,9 +57,9 @@ impl Template {
         while let Some(pos) = rest.find('$') {
             lit.push_str(&rest[..pos]);
             let after = &rest[pos..];
-            if after.starts_with("$${") {
+            if let Some(after_escape) = after.strip_prefix("$${") {
                 lit.push_str("${");
-                rest = &after[3..];
+                rest = after_escape;
             } else if let Some(body) = after.strip_prefix("${") {
                 let end = body.find('}').ok_or_else(|| TemplateError {
                     message: format!("unterminated placeholder in `{s}`"),
@@ -190,7 +189,10 @@ mod tests {
 
     #[test]
     fn escapes_become_literals() {
-        assert_eq!(parts("$${env} and ${env}"), vec![Part::Lit("${env} and ".into()), Part::Env]);
+        assert_eq!(
+            parts("$${env} and ${env}"),
+            vec![Part::Lit("${env} and ".into()), Part::Env]
+        );
         assert_eq!(parts("$${x}"), vec![Part::Lit("${x}".into())]);
         assert_eq!(parts("a$b${env}"), vec![Part::Lit("a$b".into()), Part::Env]);
     }
@@ -200,7 +202,12 @@ mod tests {
         let e = Template::parse("${nope}").unwrap_err();
         assert!(e.message.contains("unknown placeholder `${nope}`"));
         assert!(e.hint.contains("${vars.NAME}"));
-        assert!(Template::parse("${env").unwrap_err().message.contains("unterminated"));
+        assert!(
+            Template::parse("${env")
+                .unwrap_err()
+                .message
+                .contains("unterminated")
+        );
         assert!(Template::parse("${vars.}").is_err());
         assert!(Template::parse("${ref:ledger}").is_err());
         assert!(Template::parse("${ref:ledger:}").is_err());

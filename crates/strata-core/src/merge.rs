@@ -383,7 +383,10 @@ impl<'a> Merger<'a> {
         let Value::Map(m) = block.value else {
             return Err(self.diag(
                 block.loc,
-                format!("`$provider` must be a map of provider names, found a {}", block.value.type_name()),
+                format!(
+                    "`$provider` must be a map of provider names, found a {}",
+                    block.value.type_name()
+                ),
                 "write `$provider: {aws: {...}, gcp: {...}}`",
             ));
         };
@@ -406,7 +409,10 @@ impl<'a> Merger<'a> {
                     other => {
                         return Err(self.diag(
                             section.loc,
-                            format!("the `{name}` block of `$provider` must be a map, found a {}", other.type_name()),
+                            format!(
+                                "the `{name}` block of `$provider` must be a map, found a {}",
+                                other.type_name()
+                            ),
                             "write `$provider: {aws: {key: value}}`",
                         ));
                     }
@@ -465,11 +471,26 @@ mod tests {
 
         fn doc(&self, name: &str, text: &str) -> Node {
             let id = self.files.intern(name);
-            parse_document(&Arc::from(name), id, text.as_bytes(), Format::Yaml, ParseOptions { templates: false }).unwrap()
+            parse_document(
+                &Arc::from(name),
+                id,
+                text.as_bytes(),
+                Format::Yaml,
+                ParseOptions { templates: false },
+            )
+            .unwrap()
         }
 
         fn merge(&self, provider: &str, layers: &[&str]) -> Result<Node, Diagnostic> {
-            let mut m = Merger::new("svc", provider, &self.providers, &self.rules, &[], &self.files, true);
+            let mut m = Merger::new(
+                "svc",
+                provider,
+                &self.providers,
+                &self.rules,
+                &[],
+                &self.files,
+                true,
+            );
             let mut acc = self.doc("l0.yaml", layers[0]);
             m.normalize_layer(&mut acc)?;
             for (i, l) in layers[1..].iter().enumerate() {
@@ -492,7 +513,10 @@ mod tests {
     fn maps_deep_merge_and_scalars_replace() {
         let f = Fixture::new(&[]);
         assert_eq!(
-            f.json(&["db: {host: a, pool: {min: 1, max: 5}}", "db: {pool: {max: 50}, port: 1}"]),
+            f.json(&[
+                "db: {host: a, pool: {min: 1, max: 5}}",
+                "db: {pool: {max: 50}, port: 1}"
+            ]),
             j(r#"{"db": {"host": "a", "pool": {"min": 1, "max": 50}, "port": 1}}"#)
         );
     }
@@ -519,7 +543,10 @@ mod tests {
             ("svc:u", ListStrategy::Unique),
         ]);
         assert_eq!(
-            f.json(&["{a: [1, 2], p: [1, 2], u: [1, 2]}", "{a: [3], p: [3], u: [2, 3, 3]}"]),
+            f.json(&[
+                "{a: [1, 2], p: [1, 2], u: [1, 2]}",
+                "{a: [3], p: [3], u: [2, 3, 3]}"
+            ]),
             j(r#"{"a": [1, 2, 3], "p": [3, 1, 2], "u": [1, 2, 3]}"#)
         );
     }
@@ -527,7 +554,10 @@ mod tests {
     #[test]
     fn replace_marker_overrides_a_strategy() {
         let f = Fixture::new(&[("svc:a", ListStrategy::Append)]);
-        assert_eq!(f.json(&["a: [1, 2]", "a: [{$patch: replace}, 9]"]), j(r#"{"a": [9]}"#));
+        assert_eq!(
+            f.json(&["a: [1, 2]", "a: [{$patch: replace}, 9]"]),
+            j(r#"{"a": [9]}"#)
+        );
         assert_eq!(f.json(&["a: [{$patch: replace}, 9]"]), j(r#"{"a": [9]}"#));
     }
 
@@ -552,22 +582,38 @@ mod tests {
     fn patch_delete_and_replace() {
         let f = Fixture::new(&[]);
         assert_eq!(
-            f.json(&["{a: 1, b: {c: 1, d: 2}, e: {x: 1}}", "{a: {$patch: delete}, b: {$patch: replace, c: 5}, e: {y: 2}}"]),
+            f.json(&[
+                "{a: 1, b: {c: 1, d: 2}, e: {x: 1}}",
+                "{a: {$patch: delete}, b: {$patch: replace, c: 5}, e: {y: 2}}"
+            ]),
             j(r#"{"b": {"c": 5}, "e": {"x": 1, "y": 2}}"#)
         );
         // Deleting something absent is fine; markers in a first layer vanish.
-        assert_eq!(f.json(&["{a: {$patch: delete}, b: {$patch: replace, c: 1}}"]), j(r#"{"b": {"c": 1}}"#));
-        assert_eq!(f.json(&["{a: 1}", "{zz: {$patch: delete}}"]), j(r#"{"a": 1}"#));
+        assert_eq!(
+            f.json(&["{a: {$patch: delete}, b: {$patch: replace, c: 1}}"]),
+            j(r#"{"b": {"c": 1}}"#)
+        );
+        assert_eq!(
+            f.json(&["{a: 1}", "{zz: {$patch: delete}}"]),
+            j(r#"{"a": 1}"#)
+        );
     }
 
     #[test]
     fn bad_patches_are_located() {
         let f = Fixture::new(&[]);
-        let e = f.merge("aws", &["{a: 1}", "a: {$patch: remove}"]).unwrap_err();
+        let e = f
+            .merge("aws", &["{a: 1}", "a: {$patch: remove}"])
+            .unwrap_err();
         assert_eq!(e.kind, DiagKind::Directive);
         assert_eq!(&*e.path, "l1.yaml");
-        assert!(e.message.contains("unknown `$patch` value \"remove\""), "{e}");
-        let e = f.merge("aws", &["{a: {b: 1}}", "a: {$patch: delete, b: 2}"]).unwrap_err();
+        assert!(
+            e.message.contains("unknown `$patch` value \"remove\""),
+            "{e}"
+        );
+        let e = f
+            .merge("aws", &["{a: {b: 1}}", "a: {$patch: delete, b: 2}"])
+            .unwrap_err();
         assert!(e.message.contains("must stand alone"), "{e}");
     }
 
@@ -576,18 +622,27 @@ mod tests {
         let f = Fixture::new(&[]);
         let layer = "db:\n  port: 5432\n  engine: generic\n  $provider:\n    aws: {engine: aurora, iops: 3000}\n    gcp: {engine: cloudsql}\n";
         let aws = f.merge("aws", &[layer]).unwrap().value.to_json();
-        assert_eq!(aws, j(r#"{"db": {"port": 5432, "engine": "aurora", "iops": 3000}}"#));
+        assert_eq!(
+            aws,
+            j(r#"{"db": {"port": 5432, "engine": "aurora", "iops": 3000}}"#)
+        );
         let gcp = f.merge("gcp", &[layer]).unwrap().value.to_json();
         assert_eq!(gcp, j(r#"{"db": {"port": 5432, "engine": "cloudsql"}}"#));
         // In a later layer too, and at the root.
-        let root = f.merge("gcp", &["a: 1", "$provider: {gcp: {a: 2}}"]).unwrap().value.to_json();
+        let root = f
+            .merge("gcp", &["a: 1", "$provider: {gcp: {a: 2}}"])
+            .unwrap()
+            .value
+            .to_json();
         assert_eq!(root, j(r#"{"a": 2}"#));
     }
 
     #[test]
     fn unknown_provider_in_block_is_an_error() {
         let f = Fixture::new(&[]);
-        let e = f.merge("aws", &["a:\n  $provider:\n    awz: {b: 1}\n"]).unwrap_err();
+        let e = f
+            .merge("aws", &["a:\n  $provider:\n    awz: {b: 1}\n"])
+            .unwrap_err();
         assert_eq!((e.line, e.col), (3, 5));
         assert!(e.message.contains("unknown provider `awz`"), "{e}");
         let e = f.merge("aws", &["a: {$provider: [1]}"]).unwrap_err();
@@ -599,7 +654,16 @@ mod tests {
     #[test]
     fn provenance_records_what_was_overridden() {
         let f = Fixture::new(&[]);
-        let n = f.merge("aws", &["db:\n  port: 1\n", "db:\n  port: 2\n", "x: 1\ndb:\n  port: 3\n"]).unwrap();
+        let n = f
+            .merge(
+                "aws",
+                &[
+                    "db:\n  port: 1\n",
+                    "db:\n  port: 2\n",
+                    "x: 1\ndb:\n  port: 3\n",
+                ],
+            )
+            .unwrap();
         let port = n.get(&parse_segments("db.port").unwrap()).unwrap();
         assert_eq!(port.value, Value::Int(3));
         assert_eq!(&*f.files.path(port.loc.file), "l2.yaml");
@@ -619,7 +683,15 @@ mod tests {
             strategy: ListStrategy::Prepend,
             loc: Loc::default(),
         }];
-        let mut m = Merger::new("svc", "aws", &f.providers, &f.rules, &schema, &f.files, false);
+        let mut m = Merger::new(
+            "svc",
+            "aws",
+            &f.providers,
+            &f.rules,
+            &schema,
+            &f.files,
+            false,
+        );
         let mut acc = f.doc("a", "a: [1]");
         m.normalize_layer(&mut acc).unwrap();
         m.merge_layer(&mut acc, f.doc("b", "a: [2]")).unwrap();
@@ -630,5 +702,85 @@ mod tests {
     fn rules_for_other_services_do_not_apply() {
         let f = Fixture::new(&[("other:a", ListStrategy::Append)]);
         assert_eq!(f.json(&["a: [1]", "a: [2]"]), j(r#"{"a": [2]}"#));
+    }
+
+    mod list_properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn layers_json(layers: &[Vec<serde_json::Value>]) -> Vec<String> {
+            layers
+                .iter()
+                .map(|l| serde_json::json!({ "l": l }).to_string())
+                .collect()
+        }
+
+        fn run(
+            strategy: ListStrategy,
+            layers: &[Vec<serde_json::Value>],
+        ) -> Vec<serde_json::Value> {
+            let f = Fixture::new(&[("svc:l", strategy)]);
+            let texts = layers_json(layers);
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let out = f.json(&refs);
+            out["l"].as_array().cloned().unwrap_or_default()
+        }
+
+        fn scalar_layers() -> impl Strategy<Value = Vec<Vec<serde_json::Value>>> {
+            let item = (0i64..6).prop_map(serde_json::Value::from);
+            prop::collection::vec(prop::collection::vec(item, 0..6), 1..5)
+        }
+
+        proptest! {
+            #[test]
+            fn append_concatenates(layers in scalar_layers()) {
+                let want: Vec<_> = layers.iter().flatten().cloned().collect();
+                prop_assert_eq!(run(ListStrategy::Append, &layers), want);
+            }
+
+            #[test]
+            fn prepend_concatenates_latest_first(layers in scalar_layers()) {
+                let want: Vec<_> = layers.iter().rev().flatten().cloned().collect();
+                prop_assert_eq!(run(ListStrategy::Prepend, &layers), want);
+            }
+
+            #[test]
+            fn unique_keeps_first_occurrences(layers in scalar_layers()) {
+                // The first layer's list is taken as written; later items are added once.
+                let mut want: Vec<serde_json::Value> = layers[0].clone();
+                for item in layers[1..].iter().flatten() {
+                    if !want.contains(item) {
+                        want.push(item.clone());
+                    }
+                }
+                prop_assert_eq!(run(ListStrategy::Unique, &layers), want);
+            }
+
+            #[test]
+            fn by_key_merges_items_sharing_a_key(
+                layers in prop::collection::vec(
+                    prop::collection::btree_map(0u8..5, (0i64..9, 0i64..9), 0..5), 1..5)
+            ) {
+                // Each layer lists items {name, a, b?}; items of one name merge, last wins.
+                let as_json: Vec<Vec<serde_json::Value>> = layers
+                    .iter()
+                    .map(|l| l.iter().map(|(k, (a, b))| {
+                        let mut o = serde_json::json!({"name": format!("n{k}"), "a": a});
+                        if b % 2 == 0 { o["b"] = (*b).into(); }
+                        o
+                    }).collect())
+                    .collect();
+                let mut want: Vec<serde_json::Value> = Vec::new();
+                for layer in &as_json {
+                    for item in layer {
+                        match want.iter_mut().find(|w| w["name"] == item["name"]) {
+                            Some(w) => for (k, v) in item.as_object().unwrap() { w[k] = v.clone(); },
+                            None => want.push(item.clone()),
+                        }
+                    }
+                }
+                prop_assert_eq!(run(ListStrategy::ByKey("name".into()), &as_json), want);
+            }
+        }
     }
 }

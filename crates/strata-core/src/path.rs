@@ -282,9 +282,9 @@ impl ParamGlob {
             input: input.to_string(),
             reason: reason.to_string(),
         };
-        let (service, rest) = input
-            .split_once(':')
-            .ok_or_else(|| err("expected SERVICE:GLOB, e.g. `checkout:db.**` or `*:**.password`"))?;
+        let (service, rest) = input.split_once(':').ok_or_else(|| {
+            err("expected SERVICE:GLOB, e.g. `checkout:db.**` or `*:**.password`")
+        })?;
         if service.is_empty() || !service.chars().all(|c| is_name_char(c) || c == '*') {
             return Err(err(
                 "the service part must be a name or a pattern like `*` or `pay*`",
@@ -394,22 +394,17 @@ mod tests {
         assert_eq!(path.to_string(), "checkout:db.hosts[0].name");
         assert_eq!(p("a:").segments, vec![]);
         let odd = p(r#"a:labels["app.kubernetes.io/name"]"#);
-        assert_eq!(odd.segments[1], Segment::Key("app.kubernetes.io/name".into()));
+        assert_eq!(
+            odd.segments[1],
+            Segment::Key("app.kubernetes.io/name".into())
+        );
         assert_eq!(odd.to_string(), r#"a:labels["app.kubernetes.io/name"]"#);
     }
 
     #[test]
     fn rejects_bad_paths_with_reasons() {
         for bad in [
-            "nocolon",
-            ":x",
-            "a:b..c",
-            "a:b.",
-            "a:.b",
-            "a:b[x]",
-            "a:b[0",
-            "a:b*",
-            "a:b]c",
+            "nocolon", ":x", "a:b..c", "a:b.", "a:.b", "a:b[x]", "a:b[0", "a:b*", "a:b]c",
         ] {
             let e = ParamPath::parse(bad).unwrap_err();
             assert!(!e.reason.is_empty(), "{bad}");

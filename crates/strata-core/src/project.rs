@@ -151,7 +151,10 @@ impl ListStrategy {
                 Some(Value::Str(k)) if !k.is_empty() => Ok(ListStrategy::ByKey(k.clone())),
                 _ => Err(format!("a map strategy must be {{by-key: NAME}}; {HINT}")),
             },
-            other => Err(format!("a list strategy cannot be a {}; {HINT}", other.type_name())),
+            other => Err(format!(
+                "a list strategy cannot be a {}; {HINT}",
+                other.type_name()
+            )),
         }
     }
 }
@@ -216,15 +219,24 @@ struct Reader {
 
 impl Reader {
     fn err(&self, loc: Loc, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(DiagKind::Project, self.path.clone(), loc.line, loc.col, message)
-            .with_hint(hint)
+        Diagnostic::new(
+            DiagKind::Project,
+            self.path.clone(),
+            loc.line,
+            loc.col,
+            message,
+        )
+        .with_hint(hint)
     }
 
     fn map<'a>(&self, node: &'a Node, what: &str) -> Result<&'a Map, Diagnostic> {
         node.value.as_map().ok_or_else(|| {
             self.err(
                 node.loc,
-                format!("`{what}` must be a mapping, found a {}", node.value.type_name()),
+                format!(
+                    "`{what}` must be a mapping, found a {}",
+                    node.value.type_name()
+                ),
                 format!("write `{what}:` followed by indented `key: value` lines"),
             )
         })
@@ -245,7 +257,10 @@ impl Reader {
         node.value.as_str().ok_or_else(|| {
             self.err(
                 node.loc,
-                format!("`{what}` must be a string, found a {}", node.value.type_name()),
+                format!(
+                    "`{what}` must be a string, found a {}",
+                    node.value.type_name()
+                ),
                 "quote the value",
             )
         })
@@ -276,7 +291,13 @@ impl Reader {
         }
     }
 
-    fn only_keys(&self, map: &Map, at: &Node, known: &[&str], what: &str) -> Result<(), Diagnostic> {
+    fn only_keys(
+        &self,
+        map: &Map,
+        at: &Node,
+        known: &[&str],
+        what: &str,
+    ) -> Result<(), Diagnostic> {
         for (k, v) in map.iter() {
             if !known.contains(&&**k) {
                 let loc = if v.loc.line > 0 { v.loc } else { at.loc };
@@ -313,7 +334,11 @@ impl ProjectConfig {
             "strata.yaml",
         )?;
         let missing = |key: &str, example: &str| {
-            r.err(root.loc, format!("strata.yaml has no `{key}`"), format!("add it, e.g. `{example}`"))
+            r.err(
+                root.loc,
+                format!("strata.yaml has no `{key}`"),
+                format!("add it, e.g. `{example}`"),
+            )
         };
 
         match top.get("version") {
@@ -342,7 +367,11 @@ impl ProjectConfig {
                 Value::Map(m) => {
                     r.only_keys(m, item, &["name", "protected"], "an environment")?;
                     let name_node = m.get("name").ok_or_else(|| {
-                        r.err(item.loc, "an environment needs a `name`", "write `- name: dev`")
+                        r.err(
+                            item.loc,
+                            "an environment needs a `name`",
+                            "write `- name: dev`",
+                        )
                     })?;
                     let protected = match m.get("protected") {
                         None => false,
@@ -351,7 +380,11 @@ impl ProjectConfig {
                             ..
                         }) => *b,
                         Some(n) => {
-                            return Err(r.err(n.loc, "`protected` must be true or false", "write `protected: true`"));
+                            return Err(r.err(
+                                n.loc,
+                                "`protected` must be true or false",
+                                "write `protected: true`",
+                            ));
                         }
                     };
                     Environment {
@@ -360,16 +393,28 @@ impl ProjectConfig {
                     }
                 }
                 _ => {
-                    return Err(r.err(item.loc, "an environment must be a name or `{name: …}`", "write `- name: dev`"));
+                    return Err(r.err(
+                        item.loc,
+                        "an environment must be a name or `{name: …}`",
+                        "write `- name: dev`",
+                    ));
                 }
             };
             if environments.iter().any(|e| e.name == env.name) {
-                return Err(r.err(item.loc, format!("environment `{}` is declared twice", env.name), "remove one"));
+                return Err(r.err(
+                    item.loc,
+                    format!("environment `{}` is declared twice", env.name),
+                    "remove one",
+                ));
             }
             environments.push(env);
         }
         if environments.is_empty() {
-            return Err(r.err(envs_node.loc, "no environments declared", "list at least one, e.g. `- name: dev`"));
+            return Err(r.err(
+                envs_node.loc,
+                "no environments declared",
+                "list at least one, e.g. `- name: dev`",
+            ));
         }
 
         // Providers.
@@ -380,7 +425,11 @@ impl ProjectConfig {
         for item in r.list(prov_node, "providers")? {
             let p = r.name(item, "provider")?;
             if providers.contains(&p) {
-                return Err(r.err(item.loc, format!("provider `{p}` is declared twice"), "remove one"));
+                return Err(r.err(
+                    item.loc,
+                    format!("provider `{p}` is declared twice"),
+                    "remove one",
+                ));
             }
             providers.push(p);
         }
@@ -393,13 +442,20 @@ impl ProjectConfig {
         for item in r.list(tnode, "targets")? {
             let s = r.string(item, "target")?;
             let t = Target::parse(s).ok_or_else(|| {
-                r.err(item.loc, format!("invalid target `{s}`"), "write ENV/PROVIDER/REGION, e.g. `prod/aws/us-east-1`")
+                r.err(
+                    item.loc,
+                    format!("invalid target `{s}`"),
+                    "write ENV/PROVIDER/REGION, e.g. `prod/aws/us-east-1`",
+                )
             })?;
             if !environments.iter().any(|e| e.name == t.env) {
                 return Err(r.err(
                     item.loc,
                     format!("target `{s}` names unknown environment `{}`", t.env),
-                    format!("declared environments: {}", names(environments.iter().map(|e| &e.name))),
+                    format!(
+                        "declared environments: {}",
+                        names(environments.iter().map(|e| &e.name))
+                    ),
                 ));
             }
             if !providers.contains(&t.provider) {
@@ -410,21 +466,32 @@ impl ProjectConfig {
                 ));
             }
             if targets.contains(&t) {
-                return Err(r.err(item.loc, format!("target `{s}` is declared twice"), "remove one"));
+                return Err(r.err(
+                    item.loc,
+                    format!("target `{s}` is declared twice"),
+                    "remove one",
+                ));
             }
             targets.push(t);
         }
 
         // Hierarchy.
         let hnode = top.get("hierarchy").ok_or_else(|| {
-            missing("hierarchy", "hierarchy: [base, provider/{provider}, env/{env}]")
+            missing(
+                "hierarchy",
+                "hierarchy: [base, provider/{provider}, env/{env}]",
+            )
         })?;
         let mut hierarchy: Vec<Level> = Vec::new();
         for item in r.list(hnode, "hierarchy")? {
             let s = r.string(item, "hierarchy level")?;
             let level = parse_level(s).map_err(|(msg, hint)| r.err(item.loc, msg, hint))?;
             if hierarchy.iter().any(|l| l.template == level.template) {
-                return Err(r.err(item.loc, format!("hierarchy level `{s}` is listed twice"), "remove one"));
+                return Err(r.err(
+                    item.loc,
+                    format!("hierarchy level `{s}` is listed twice"),
+                    "remove one",
+                ));
             }
             hierarchy.push(level);
         }
@@ -446,7 +513,11 @@ impl ProjectConfig {
                         }
                     }
                 } else if v.value != Value::Null {
-                    return Err(r.err(v.loc, format!("team `{k}` must be a mapping"), "write `payments: {owners: [alice]}`"));
+                    return Err(r.err(
+                        v.loc,
+                        format!("team `{k}` must be a mapping"),
+                        "write `payments: {owners: [alice]}`",
+                    ));
                 }
                 teams.insert(name.clone(), Team { name, owners });
             }
@@ -494,7 +565,11 @@ impl ProjectConfig {
                     }
                 }
                 _ => {
-                    return Err(r.err(v.loc, format!("service `{k}` must be a mapping"), "write `checkout: {team: payments}`"));
+                    return Err(r.err(
+                        v.loc,
+                        format!("service `{k}` must be a mapping"),
+                        "write `checkout: {team: payments}`",
+                    ));
                 }
             }
             services.insert(name, def);
@@ -502,7 +577,11 @@ impl ProjectConfig {
         for def in services.values() {
             for c in &def.consumes {
                 if !services.contains_key(c) {
-                    let loc = snode.value.as_map().and_then(|m| m.get(def.name.as_str())).map_or(snode.loc, |n| n.loc);
+                    let loc = snode
+                        .value
+                        .as_map()
+                        .and_then(|m| m.get(def.name.as_str()))
+                        .map_or(snode.loc, |n| n.loc);
                     return Err(r.err(
                         loc,
                         format!("service `{}` consumes unknown service `{c}`", def.name),
@@ -525,7 +604,10 @@ impl ProjectConfig {
             if let Some(g) = vm.get("global") {
                 vars.global = r.map(g, "vars.global")?.clone();
             }
-            let scoped = |key: &str, valid: &dyn Fn(&str) -> bool, known: String| -> Result<BTreeMap<String, Map>, Diagnostic> {
+            let scoped = |key: &str,
+                          valid: &dyn Fn(&str) -> bool,
+                          known: String|
+             -> Result<BTreeMap<String, Map>, Diagnostic> {
                 let mut out = BTreeMap::new();
                 if let Some(n) = vm.get(key) {
                     for (name, v) in r.map(n, &format!("vars.{key}"))?.iter() {
@@ -536,13 +618,24 @@ impl ProjectConfig {
                                 format!("declared: {known}"),
                             ));
                         }
-                        out.insert(name.to_string(), r.map(v, &format!("vars.{key}.{name}"))?.clone());
+                        out.insert(
+                            name.to_string(),
+                            r.map(v, &format!("vars.{key}.{name}"))?.clone(),
+                        );
                     }
                 }
                 Ok(out)
             };
-            vars.provider = scoped("provider", &|n| providers.iter().any(|p| p == n), names(providers.iter()))?;
-            vars.env = scoped("env", &|n| environments.iter().any(|e| e.name == n), names(environments.iter().map(|e| &e.name)))?;
+            vars.provider = scoped(
+                "provider",
+                &|n| providers.iter().any(|p| p == n),
+                names(providers.iter()),
+            )?;
+            vars.env = scoped(
+                "env",
+                &|n| environments.iter().any(|e| e.name == n),
+                names(environments.iter().map(|e| &e.name)),
+            )?;
             vars.target = scoped(
                 "target",
                 &|n| targets.iter().any(|t| t.to_string() == n),
@@ -554,9 +647,20 @@ impl ProjectConfig {
         let mut merge = Vec::new();
         if let Some(mn) = top.get("merge") {
             for (k, v) in r.map(mn, "merge")?.iter() {
-                let glob = ParamGlob::parse(k).map_err(|e| r.err(v.loc, e.to_string(), "write SERVICE:GLOB, e.g. `*:sidecars`"))?;
-                let strategy = ListStrategy::from_node(v).map_err(|m| r.err(v.loc, m, "e.g. `\"*:sidecars\": {by-key: name}`"))?;
-                merge.push(MergeRule { glob, strategy, loc: v.loc });
+                let glob = ParamGlob::parse(k).map_err(|e| {
+                    r.err(
+                        v.loc,
+                        e.to_string(),
+                        "write SERVICE:GLOB, e.g. `*:sidecars`",
+                    )
+                })?;
+                let strategy = ListStrategy::from_node(v)
+                    .map_err(|m| r.err(v.loc, m, "e.g. `\"*:sidecars\": {by-key: name}`"))?;
+                merge.push(MergeRule {
+                    glob,
+                    strategy,
+                    loc: v.loc,
+                });
             }
         }
 
@@ -610,7 +714,11 @@ fn merge_vars(dst: &mut Map, src: &Map) {
 
 fn names<T: AsRef<str>>(it: impl Iterator<Item = T>) -> String {
     let v: Vec<String> = it.map(|s| s.as_ref().to_string()).collect();
-    if v.is_empty() { "(none)".into() } else { v.join(", ") }
+    if v.is_empty() {
+        "(none)".into()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// Parses a hierarchy level like `env/{env}/{provider}`.
@@ -622,7 +730,10 @@ pub fn parse_level(s: &str) -> Result<Level, (String, String)> {
         lit.push_str(&rest[..open]);
         let after = &rest[open + 1..];
         let close = after.find('}').ok_or_else(|| {
-            (format!("unclosed `{{` in hierarchy level `{s}`"), "placeholders look like {env}".to_string())
+            (
+                format!("unclosed `{{` in hierarchy level `{s}`"),
+                "placeholders look like {env}".to_string(),
+            )
         })?;
         let name = &after[..close];
         let part = match name {
@@ -644,12 +755,17 @@ pub fn parse_level(s: &str) -> Result<Level, (String, String)> {
     }
     lit.push_str(rest);
     if lit.contains('}') {
-        return Err((format!("stray `}}` in hierarchy level `{s}`"), "placeholders look like {env}".into()));
+        return Err((
+            format!("stray `}}` in hierarchy level `{s}`"),
+            "placeholders look like {env}".into(),
+        ));
     }
     if !lit.is_empty() {
         parts.push(LevelPart::Lit(lit));
     }
-    let bad_segment = s.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..");
+    let bad_segment = s
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..");
     if bad_segment || s.contains('\\') {
         return Err((
             format!("invalid hierarchy level `{s}`"),
@@ -692,7 +808,9 @@ fn walk_schema(
     if depth > 64 {
         return Ok(());
     }
-    let err = |loc: Loc, msg: String| Diagnostic::new(DiagKind::Project, path.clone(), loc.line, loc.col, msg);
+    let err = |loc: Loc, msg: String| {
+        Diagnostic::new(DiagKind::Project, path.clone(), loc.line, loc.col, msg)
+    };
     if let Some(s) = m.get("x-strata-merge") {
         let strategy = ListStrategy::from_node(s).map_err(|e| err(s.loc, e))?;
         let mut glob_text = format!("{service}:");
@@ -705,13 +823,19 @@ fn walk_schema(
             }
         }
         let glob = ParamGlob::parse(&glob_text).map_err(|e| err(s.loc, e.to_string()))?;
-        out.push(MergeRule { glob, strategy, loc: s.loc });
+        out.push(MergeRule {
+            glob,
+            strategy,
+            loc: s.loc,
+        });
     }
     if let Some(Value::Str(r)) = m.get("$ref").map(|n| &n.value)
         && let Some(ptr) = r.strip_prefix("#/")
     {
         let target = ptr.split('/').try_fold(root, |n, key| {
-            n.value.as_map().and_then(|mm| mm.get(key.replace("~1", "/").replace("~0", "~").as_str()))
+            n.value
+                .as_map()
+                .and_then(|mm| mm.get(key.replace("~1", "/").replace("~0", "~").as_str()))
         });
         if let Some(t) = target {
             walk_schema(service, root, t, segs, out, path, depth + 1)?;
@@ -719,7 +843,10 @@ fn walk_schema(
     }
     if let Some(Value::Map(props)) = m.get("properties").map(|n| &n.value) {
         for (k, v) in props.iter() {
-            let seg = if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            let seg = if k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 k.to_string()
             } else {
                 format!("[{k:?}]")
@@ -800,7 +927,13 @@ merge:
 
     fn load(text: &str) -> Result<ProjectConfig, Diagnostic> {
         let path: Arc<str> = Arc::from("strata.yaml");
-        let node = parse_document(&path, FileId(0), text.as_bytes(), Format::Yaml, ParseOptions { templates: false })?;
+        let node = parse_document(
+            &path,
+            FileId(0),
+            text.as_bytes(),
+            Format::Yaml,
+            ParseOptions { templates: false },
+        )?;
         ProjectConfig::from_node(&node, path)
     }
 
@@ -811,7 +944,10 @@ merge:
         assert!(c.environments[2].protected);
         assert_eq!(c.providers, vec!["aws", "azure", "gcp"]);
         assert_eq!(c.targets[3].to_string(), "prod/gcp/europe-west1");
-        assert_eq!(c.hierarchy[4].dir_for(&c.targets[2]), "target/prod/aws/us-east-1");
+        assert_eq!(
+            c.hierarchy[4].dir_for(&c.targets[2]),
+            "target/prod/aws/us-east-1"
+        );
         assert_eq!(c.services["checkout"].team.as_deref(), Some("payments"));
         assert_eq!(c.merge[1].strategy, ListStrategy::ByKey("name".into()));
         let vars = c.vars_for(&c.targets[2]);
@@ -825,11 +961,15 @@ merge:
 
     #[test]
     fn later_var_scopes_win_and_nested_maps_merge() {
-        let text = CANONICAL.replace(
-            "global:   { company: acme }",
-            "global:   { company: acme, tier: bronze, dns: {a: 1, b: 2} }",
-        )
-        .replace("env:      { prod: { tier: gold } }", "env:      { prod: { tier: gold, dns: {b: 3} } }");
+        let text = CANONICAL
+            .replace(
+                "global:   { company: acme }",
+                "global:   { company: acme, tier: bronze, dns: {a: 1, b: 2} }",
+            )
+            .replace(
+                "env:      { prod: { tier: gold } }",
+                "env:      { prod: { tier: gold, dns: {b: 3} } }",
+            );
         let c = load(&text).unwrap();
         let v = c.vars_for(&c.targets[2]);
         assert_eq!(v["tier"].value, Value::Str("gold".into()));
@@ -906,10 +1046,24 @@ $defs:
   n: { type: object, properties: { list: { x-strata-merge: prepend } } }
 "##;
         let path: Arc<str> = Arc::from("schemas/checkout.yaml");
-        let node = parse_document(&path, FileId(0), text.as_bytes(), Format::Yaml, ParseOptions { templates: false }).unwrap();
+        let node = parse_document(
+            &path,
+            FileId(0),
+            text.as_bytes(),
+            Format::Yaml,
+            ParseOptions { templates: false },
+        )
+        .unwrap();
         let rules = schema_merge_rules("checkout", &node, &path).unwrap();
         let globs: Vec<_> = rules.iter().map(|r| r.glob.as_str().to_string()).collect();
-        assert_eq!(globs, vec!["checkout:allowed_origins", "checkout:sidecars[*].env", "checkout:nested.list"]);
+        assert_eq!(
+            globs,
+            vec![
+                "checkout:allowed_origins",
+                "checkout:sidecars[*].env",
+                "checkout:nested.list"
+            ]
+        );
         assert_eq!(rules[1].strategy, ListStrategy::ByKey("name".into()));
     }
 

@@ -31,7 +31,9 @@ pub enum ProjectError {
     #[error("cannot read the project: {0}")]
     Source(#[from] SourceError),
     /// There is no `strata.yaml` at the root.
-    #[error("{root} is not a Strata project: it has no strata.yaml\n  hint: run `strata init` to create one, or pass --project DIR")]
+    #[error(
+        "{root} is not a Strata project: it has no strata.yaml\n  hint: run `strata init` to create one, or pass --project DIR"
+    )]
     NotAProject {
         /// Where we looked.
         root: String,
@@ -175,9 +177,14 @@ impl Project {
                             Arc::from(PROJECT_FILE),
                             loc.line,
                             loc.col,
-                            format!("service `{}` names schema `{schema_path}`, which does not exist", def.name),
+                            format!(
+                                "service `{}` names schema `{schema_path}`, which does not exist",
+                                def.name
+                            ),
                         )
-                        .with_hint("create the file or fix the path (it is relative to the project root)"),
+                        .with_hint(
+                            "create the file or fix the path (it is relative to the project root)",
+                        ),
                     ))
                 })?;
             let rules = schema_merge_rules(&def.name, &node, &Arc::from(schema_path.as_str()))
@@ -205,8 +212,12 @@ impl Project {
         &self.source
     }
 
-    /// A `file:line:col` text for a location.
+    /// A `file:line:col` text for a location (`(no layer)` for the empty configuration
+    /// of a service that has no layer files).
     pub fn describe_loc(&self, loc: Loc) -> String {
+        if loc.line == 0 {
+            return "(no layer)".into();
+        }
         format!("{}:{}:{}", self.files.path(loc.file), loc.line, loc.col)
     }
 
@@ -216,7 +227,10 @@ impl Project {
             .get_or_init(|| {
                 let mut h = blake3::Hasher::new();
                 for path in self.source.list_all()? {
-                    let bytes = self.source.read(&path)?.unwrap_or_else(|| Arc::from(Vec::new()));
+                    let bytes = self
+                        .source
+                        .read(&path)?
+                        .unwrap_or_else(|| Arc::from(Vec::new()));
                     h.update(&(path.len() as u64).to_le_bytes());
                     h.update(path.as_bytes());
                     h.update(&(bytes.len() as u64).to_le_bytes());
@@ -228,7 +242,11 @@ impl Project {
     }
 
     /// Starts resolving for the target named `ENV/PROVIDER/REGION`.
-    pub fn session(&self, target: &str, opts: ResolveOptions) -> Result<TargetSession<'_>, ResolveError> {
+    pub fn session(
+        &self,
+        target: &str,
+        opts: ResolveOptions,
+    ) -> Result<TargetSession<'_>, ResolveError> {
         let t = self
             .config
             .target(target)
@@ -241,7 +259,12 @@ impl Project {
     }
 
     /// Resolves one service for one target.
-    pub fn resolve(&self, service: &str, target: &str, opts: ResolveOptions) -> Result<Effective, ResolveError> {
+    pub fn resolve(
+        &self,
+        service: &str,
+        target: &str,
+        opts: ResolveOptions,
+    ) -> Result<Effective, ResolveError> {
         self.session(target, opts)?.resolve(service)
     }
 
@@ -288,7 +311,11 @@ pub struct TargetSession<'p> {
 }
 
 impl<'p> TargetSession<'p> {
-    fn new(project: &'p Project, target: Target, opts: ResolveOptions) -> Result<Self, ResolveError> {
+    fn new(
+        project: &'p Project,
+        target: Target,
+        opts: ResolveOptions,
+    ) -> Result<Self, ResolveError> {
         let cfg = &project.config;
         let mut levels = Vec::with_capacity(cfg.hierarchy.len());
         let mut unknown_files = Vec::new();
@@ -316,7 +343,11 @@ impl<'p> TargetSession<'p> {
                     files.insert(stem.to_string(), name);
                 }
             }
-            levels.push(LevelFiles { dir, files, duplicates });
+            levels.push(LevelFiles {
+                dir,
+                files,
+                duplicates,
+            });
         }
         unknown_files.sort();
         let vars = cfg.vars_for(&target);
@@ -366,7 +397,10 @@ impl<'p> TargetSession<'p> {
                 known: Vec::new(),
             });
         };
-        let schema_rules = project.schema_rules.get(name).map_or(&[][..], Vec::as_slice);
+        let schema_rules = project
+            .schema_rules
+            .get(name)
+            .map_or(&[][..], Vec::as_slice);
         let mut merger = Merger::new(
             name,
             &self.target.provider,
@@ -379,7 +413,8 @@ impl<'p> TargetSession<'p> {
         let mut acc: Option<Node> = None;
         for level in &self.levels {
             if let Some(dups) = level.duplicates.get(name) {
-                let listed: Vec<String> = dups.iter().map(|f| format!("{}/{f}", level.dir)).collect();
+                let listed: Vec<String> =
+                    dups.iter().map(|f| format!("{}/{f}", level.dir)).collect();
                 return Err(Diagnostic::new(
                     DiagKind::DuplicateLayer,
                     Arc::from(listed[0].as_str()),
@@ -405,7 +440,9 @@ impl<'p> TargetSession<'p> {
                 Some(a) => merger.merge_layer(a, doc)?,
             }
         }
-        Ok(acc.unwrap_or_else(|| Node::new(Value::Map(Box::new(map_with_capacity(0))), Loc::default())))
+        Ok(acc.unwrap_or_else(|| {
+            Node::new(Value::Map(Box::new(map_with_capacity(0))), Loc::default())
+        }))
     }
 
     /// Resolves one service.
@@ -436,7 +473,7 @@ impl<'p> TargetSession<'p> {
             return Err(errors);
         }
         // Phase 2: evaluate placeholders against the merged trees (read-only).
-        let evaluated: Vec<Result<Vec<(Vec<Segment>, Value)>, ResolveError>> = (0..n)
+        let evaluated: Vec<Result<Substitutions, ResolveError>> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let tree = self.merged(i)?;
@@ -479,7 +516,10 @@ impl<'p> TargetSession<'p> {
     }
 }
 
-fn apply(root: &mut Node, values: Vec<(Vec<Segment>, Value)>) {
+/// Evaluated placeholders of one service: where each template leaf is and its value.
+type Substitutions = Vec<(Vec<Segment>, Value)>;
+
+fn apply(root: &mut Node, values: Substitutions) {
     for (path, value) in values {
         if let Some(node) = root.get_mut(&path) {
             node.value = value;
@@ -530,9 +570,15 @@ impl<'s, 'p> Interp<'s, 'p> {
     }
 
     fn diag(&self, kind: DiagKind, loc: Loc, message: String, hint: String) -> ResolveError {
-        Diagnostic::new(kind, self.session.project.files.path(loc.file), loc.line, loc.col, message)
-            .with_hint(hint)
-            .into()
+        Diagnostic::new(
+            kind,
+            self.session.project.files.path(loc.file),
+            loc.line,
+            loc.col,
+            message,
+        )
+        .with_hint(hint)
+        .into()
     }
 
     fn service_name(&self, idx: usize) -> &str {
@@ -544,7 +590,7 @@ impl<'s, 'p> Interp<'s, 'p> {
             .map_or("?", |(k, _)| k.as_str())
     }
 
-    fn evaluate_service(&mut self, idx: usize, tree: &Node) -> Result<Vec<(Vec<Segment>, Value)>, ResolveError> {
+    fn evaluate_service(&mut self, idx: usize, tree: &Node) -> Result<Substitutions, ResolveError> {
         let mut paths = Vec::new();
         collect_templates(tree, &mut Vec::new(), &mut paths);
         paths
@@ -557,7 +603,12 @@ impl<'s, 'p> Interp<'s, 'p> {
     }
 
     /// Evaluates the template leaf at `path` of service `idx` (whose merged tree is `tree`).
-    fn eval_at(&mut self, idx: usize, path: &[Segment], tree: &Node) -> Result<Value, ResolveError> {
+    fn eval_at(
+        &mut self,
+        idx: usize,
+        path: &[Segment],
+        tree: &Node,
+    ) -> Result<Value, ResolveError> {
         let key = (idx, path.to_vec());
         if let Some(v) = self.memo.get(&key) {
             return Ok(v.clone());
@@ -568,18 +619,27 @@ impl<'s, 'p> Interp<'s, 'p> {
         let Value::Template(t) = &node.value else {
             return Ok(node.value.clone());
         };
-        if let Some(start) = self.stack.iter().position(|(i, p, _)| *i == idx && p == path) {
+        if let Some(start) = self
+            .stack
+            .iter()
+            .position(|(i, p, _)| *i == idx && p == path)
+        {
             let mut chain: Vec<String> = self.stack[start..]
                 .iter()
                 .map(|(i, p, _)| format!("{}:{}", self.service_name(*i), segments_to_string(p)))
                 .collect();
-            chain.push(format!("{}:{}", self.service_name(idx), segments_to_string(path)));
+            chain.push(format!(
+                "{}:{}",
+                self.service_name(idx),
+                segments_to_string(path)
+            ));
             let loc = self.stack[start].2;
             return Err(self.diag(
                 DiagKind::RefCycle,
                 loc,
                 format!("reference cycle: {}", chain.join(" -> ")),
-                "break the cycle: one of these parameters must hold a value instead of a ${ref:…}".into(),
+                "break the cycle: one of these parameters must hold a value instead of a ${ref:…}"
+                    .into(),
             ));
         }
         self.stack.push((idx, path.to_vec(), node.loc));
@@ -614,7 +674,13 @@ impl<'s, 'p> Interp<'s, 'p> {
         Ok(Value::Str(out.into()))
     }
 
-    fn eval_part(&mut self, idx: usize, part: &Part, loc: Loc, t: &Template) -> Result<Value, ResolveError> {
+    fn eval_part(
+        &mut self,
+        idx: usize,
+        part: &Part,
+        loc: Loc,
+        t: &Template,
+    ) -> Result<Value, ResolveError> {
         let target = &self.session.target;
         Ok(match part {
             Part::Lit(s) => Value::Str(s.clone()),
@@ -623,12 +689,17 @@ impl<'s, 'p> Interp<'s, 'p> {
             Part::Region => Value::Str(target.region.as_str().into()),
             Part::Service => Value::Str(self.service_name(idx).into()),
             Part::Var(segs) => {
-                let root = Node::new(Value::Map(Box::new(self.session.vars.clone())), Loc::default());
+                let root = Node::new(
+                    Value::Map(Box::new(self.session.vars.clone())),
+                    Loc::default(),
+                );
                 match root.get(segs) {
                     Some(n) => n.value.clone(),
                     None => {
                         let mut known: Vec<String> = Vec::new();
-                        root.for_each_leaf(&mut Vec::new(), &mut |p, _| known.push(segments_to_string(p)));
+                        root.for_each_leaf(&mut Vec::new(), &mut |p, _| {
+                            known.push(segments_to_string(p))
+                        });
                         return Err(self.diag(
                             DiagKind::UndefinedVariable,
                             loc,
@@ -678,7 +749,12 @@ impl<'s, 'p> Interp<'s, 'p> {
             let available = match there.map(|n| &n.value) {
                 Some(Value::Map(m)) => {
                     let keys: Vec<&str> = m.keys().map(|k| &**k).take(20).collect();
-                    format!("keys at `{}:{}`: {}", r.service, segments_to_string(&r.segments[..depth]), keys.join(", "))
+                    format!(
+                        "keys at `{}:{}`: {}",
+                        r.service,
+                        segments_to_string(&r.segments[..depth]),
+                        keys.join(", ")
+                    )
                 }
                 Some(Value::List(items)) => format!(
                     "`{}:{}` is a list of {} items",
@@ -744,7 +820,11 @@ vars:
         Project::load(Arc::new(src)).unwrap()
     }
 
-    fn resolve(files: &[(&str, &str)], svc: &str, target: &str) -> Result<serde_json::Value, ResolveError> {
+    fn resolve(
+        files: &[(&str, &str)],
+        svc: &str,
+        target: &str,
+    ) -> Result<serde_json::Value, ResolveError> {
         project(files)
             .resolve(svc, target, ResolveOptions::default())
             .map(|e| e.root.value.to_json())
@@ -764,10 +844,22 @@ vars:
     #[test]
     fn hierarchy_order_lowest_first() {
         let files = [
-            ("layers/base/a.yaml", "v: base\nb: base\np: base\ne: base\nep: base\n"),
-            ("layers/provider/aws/a.yaml", "v: provider\np: provider\ne: provider\nep: provider\n"),
-            ("layers/env/prod/a.json", r#"{"v": "env", "e": "env", "ep": "env"}"#),
-            ("layers/env/prod/aws/a.toml", "v = \"env-provider\"\nep = \"env-provider\"\n"),
+            (
+                "layers/base/a.yaml",
+                "v: base\nb: base\np: base\ne: base\nep: base\n",
+            ),
+            (
+                "layers/provider/aws/a.yaml",
+                "v: provider\np: provider\ne: provider\nep: provider\n",
+            ),
+            (
+                "layers/env/prod/a.json",
+                r#"{"v": "env", "e": "env", "ep": "env"}"#,
+            ),
+            (
+                "layers/env/prod/aws/a.toml",
+                "v = \"env-provider\"\nep = \"env-provider\"\n",
+            ),
             ("layers/target/prod/aws/us-east-1/a.yaml", "v: target\n"),
         ];
         assert_eq!(
@@ -776,7 +868,9 @@ vars:
         );
         assert_eq!(
             resolve(&files, "a", "dev/aws/us-east-1").unwrap(),
-            j(r#"{"v": "provider", "b": "base", "p": "provider", "e": "provider", "ep": "provider"}"#)
+            j(
+                r#"{"v": "provider", "b": "base", "p": "provider", "e": "provider", "ep": "provider"}"#
+            )
         );
         assert_eq!(
             resolve(&files, "a", "prod/gcp/europe-west1").unwrap(),
@@ -790,12 +884,27 @@ vars:
             ("layers/base/a.yaml", "db:\n  port: 1\n  host: h\n"),
             ("layers/env/prod/a.yaml", "db:\n  port: 2\n"),
         ]);
-        let e = p.resolve("a", "prod/aws/us-east-1", ResolveOptions { keep_prior_values: true }).unwrap();
-        let port = e.get(&crate::path::parse_segments("db.port").unwrap()).unwrap();
+        let e = p
+            .resolve(
+                "a",
+                "prod/aws/us-east-1",
+                ResolveOptions {
+                    keep_prior_values: true,
+                },
+            )
+            .unwrap();
+        let port = e
+            .get(&crate::path::parse_segments("db.port").unwrap())
+            .unwrap();
         assert_eq!(p.describe_loc(port.loc), "layers/env/prod/a.yaml:2:9");
-        assert_eq!(p.describe_loc(port.priors()[0].loc), "layers/base/a.yaml:2:9");
+        assert_eq!(
+            p.describe_loc(port.priors()[0].loc),
+            "layers/base/a.yaml:2:9"
+        );
         assert_eq!(port.priors()[0].value, Some(Value::Int(1)));
-        let host = e.get(&crate::path::parse_segments("db.host").unwrap()).unwrap();
+        let host = e
+            .get(&crate::path::parse_segments("db.host").unwrap())
+            .unwrap();
         assert_eq!(p.describe_loc(host.loc), "layers/base/a.yaml:3:9");
         assert!(host.priors().is_empty());
     }
@@ -807,12 +916,17 @@ vars:
                 "layers/base/a.yaml",
                 "s: \"${service}-${env}-${provider}-${region}\"\nc: \"${vars.company}\"\nn: \"${vars.n}\"\nnested: \"${vars.nested.x}\"\nesc: \"$${env} ${env}\"\nport: \"${ref:b:db.port}\"\nurl: \"http://h:${ref:b:db.port}/x\"\nm: \"${ref:b:db}\"\nflag: \"${ref:b:on}\"\n",
             ),
-            ("layers/base/b.yaml", "db: {port: 5432, name: \"${service}\"}\non: true\n"),
+            (
+                "layers/base/b.yaml",
+                "db: {port: 5432, name: \"${service}\"}\non: true\n",
+            ),
         ];
         assert_eq!(
             resolve(&files, "a", "prod/aws/us-east-1").unwrap(),
-            j(r#"{"s": "a-prod-aws-us-east-1", "c": "acme", "n": 3, "nested": "y", "esc": "${env} prod",
-                 "port": 5432, "url": "http://h:5432/x", "m": {"port": 5432, "name": "b"}, "flag": true}"#)
+            j(
+                r#"{"s": "a-prod-aws-us-east-1", "c": "acme", "n": 3, "nested": "y", "esc": "${env} prod",
+                 "port": 5432, "url": "http://h:5432/x", "m": {"port": 5432, "name": "b"}, "flag": true}"#
+            )
         );
     }
 
@@ -823,15 +937,27 @@ vars:
             ("layers/base/b.yaml", "v: 1\n"),
             ("layers/env/prod/b.yaml", "v: 2\n"),
         ];
-        assert_eq!(resolve(&files, "a", "prod/aws/us-east-1").unwrap(), j(r#"{"x": 2}"#));
-        assert_eq!(resolve(&files, "a", "dev/aws/us-east-1").unwrap(), j(r#"{"x": 1}"#));
+        assert_eq!(
+            resolve(&files, "a", "prod/aws/us-east-1").unwrap(),
+            j(r#"{"x": 2}"#)
+        );
+        assert_eq!(
+            resolve(&files, "a", "dev/aws/us-east-1").unwrap(),
+            j(r#"{"x": 1}"#)
+        );
     }
 
     #[test]
     fn chained_refs_and_self_refs() {
         let files = [
-            ("layers/base/a.yaml", "x: \"${ref:b:y}\"\nself: \"${ref:a:z}\"\nz: 7\n"),
-            ("layers/base/b.yaml", "y: \"${ref:b:w}-suffix\"\nw: \"${env}\"\n"),
+            (
+                "layers/base/a.yaml",
+                "x: \"${ref:b:y}\"\nself: \"${ref:a:z}\"\nz: 7\n",
+            ),
+            (
+                "layers/base/b.yaml",
+                "y: \"${ref:b:w}-suffix\"\nw: \"${env}\"\n",
+            ),
         ];
         assert_eq!(
             resolve(&files, "a", "dev/aws/us-east-1").unwrap(),
@@ -857,49 +983,109 @@ vars:
 
     #[test]
     fn undefined_variables_and_missing_refs_are_located() {
-        let d = diag(resolve(&[("layers/base/a.yaml", "k: 1\nx: \"${vars.tier}\"\n")], "a", "dev/aws/us-east-1").unwrap_err());
+        let d = diag(
+            resolve(
+                &[("layers/base/a.yaml", "k: 1\nx: \"${vars.tier}\"\n")],
+                "a",
+                "dev/aws/us-east-1",
+            )
+            .unwrap_err(),
+        );
         assert_eq!(d.kind, DiagKind::UndefinedVariable);
         assert_eq!((&*d.path, d.line, d.col), ("layers/base/a.yaml", 2, 4));
         assert!(d.message.contains("vars.tier"), "{d}");
         assert!(d.hint.unwrap().contains("company"));
         // Defined in prod only.
-        assert!(resolve(&[("layers/base/a.yaml", "x: \"${vars.tier}\"\n")], "a", "prod/aws/us-east-1").is_ok());
+        assert!(
+            resolve(
+                &[("layers/base/a.yaml", "x: \"${vars.tier}\"\n")],
+                "a",
+                "prod/aws/us-east-1"
+            )
+            .is_ok()
+        );
 
-        let d = diag(resolve(&[("layers/base/a.yaml", "x: \"${ref:b:db.nope}\"\n"), ("layers/base/b.yaml", "db: {port: 1}\n")], "a", "dev/aws/us-east-1").unwrap_err());
+        let d = diag(
+            resolve(
+                &[
+                    ("layers/base/a.yaml", "x: \"${ref:b:db.nope}\"\n"),
+                    ("layers/base/b.yaml", "db: {port: 1}\n"),
+                ],
+                "a",
+                "dev/aws/us-east-1",
+            )
+            .unwrap_err(),
+        );
         assert_eq!(d.kind, DiagKind::MissingRef);
         assert_eq!(d.line, 1);
         assert!(d.message.contains("b:db.nope"), "{d}");
         assert!(d.hint.unwrap().contains("port"), "lists what exists");
 
-        let d = diag(resolve(&[("layers/base/a.yaml", "x: \"${ref:zz:y}\"\n")], "a", "dev/aws/us-east-1").unwrap_err());
+        let d = diag(
+            resolve(
+                &[("layers/base/a.yaml", "x: \"${ref:zz:y}\"\n")],
+                "a",
+                "dev/aws/us-east-1",
+            )
+            .unwrap_err(),
+        );
         assert!(d.message.contains("unknown service `zz`"), "{d}");
     }
 
     #[test]
     fn lists_and_maps_cannot_be_embedded() {
-        let d = diag(resolve(&[("layers/base/a.yaml", "l: [1]\nx: \"a ${ref:a:l}\"\n")], "a", "dev/aws/us-east-1").unwrap_err());
+        let d = diag(
+            resolve(
+                &[("layers/base/a.yaml", "l: [1]\nx: \"a ${ref:a:l}\"\n")],
+                "a",
+                "dev/aws/us-east-1",
+            )
+            .unwrap_err(),
+        );
         assert_eq!(d.kind, DiagKind::NotAScalar);
     }
 
     #[test]
     fn unknown_target_and_service() {
         let p = project(&[]);
-        assert!(matches!(p.resolve("a", "prod/aws/nowhere", ResolveOptions::default()), Err(ResolveError::UnknownTarget { .. })));
-        let e = p.resolve("zz", "prod/aws/us-east-1", ResolveOptions::default()).unwrap_err();
+        assert!(matches!(
+            p.resolve("a", "prod/aws/nowhere", ResolveOptions::default()),
+            Err(ResolveError::UnknownTarget { .. })
+        ));
+        let e = p
+            .resolve("zz", "prod/aws/us-east-1", ResolveOptions::default())
+            .unwrap_err();
         assert!(matches!(e, ResolveError::UnknownService { .. }));
         assert!(e.to_string().contains("declared services: a, b"));
     }
 
     #[test]
     fn two_files_for_one_layer_is_an_error() {
-        let e = diag(resolve(&[("layers/base/a.yaml", "x: 1"), ("layers/base/a.json", "{}")], "a", "dev/aws/us-east-1").unwrap_err());
+        let e = diag(
+            resolve(
+                &[("layers/base/a.yaml", "x: 1"), ("layers/base/a.json", "{}")],
+                "a",
+                "dev/aws/us-east-1",
+            )
+            .unwrap_err(),
+        );
         assert_eq!(e.kind, DiagKind::DuplicateLayer);
-        assert!(e.message.contains("layers/base/a.json") && e.message.contains("layers/base/a.yaml"), "{e}");
+        assert!(
+            e.message.contains("layers/base/a.json") && e.message.contains("layers/base/a.yaml"),
+            "{e}"
+        );
     }
 
     #[test]
     fn syntax_errors_carry_the_layer_path() {
-        let e = diag(resolve(&[("layers/env/dev/a.yaml", "x: [1\n")], "a", "dev/aws/us-east-1").unwrap_err());
+        let e = diag(
+            resolve(
+                &[("layers/env/dev/a.yaml", "x: [1\n")],
+                "a",
+                "dev/aws/us-east-1",
+            )
+            .unwrap_err(),
+        );
         assert_eq!(&*e.path, "layers/env/dev/a.yaml");
         assert_eq!(e.kind, DiagKind::Syntax);
     }
@@ -913,9 +1099,14 @@ vars:
             ("layers/base/typo.yaml", "x: 1\n"),
         ];
         let p = project(&files);
-        let s = p.session("dev/aws/us-east-1", ResolveOptions::default()).unwrap();
+        let s = p
+            .session("dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap();
         assert_eq!(s.unknown_files(), ["layers/base/typo.yaml"]);
-        let single: Vec<_> = ["a", "b"].iter().map(|n| s.resolve(n).unwrap().root.value.to_json()).collect();
+        let single: Vec<_> = ["a", "b"]
+            .iter()
+            .map(|n| s.resolve(n).unwrap().root.value.to_json())
+            .collect();
         let all = s.resolve_all().unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].service, "a");
@@ -925,11 +1116,25 @@ vars:
 
     #[test]
     fn resolve_all_reports_every_failing_service() {
-        let p = project(&[("layers/base/a.yaml", "x: \"${vars.nope}\"\n"), ("layers/base/b.yaml", "y: [\n")]);
-        let errs = p.session("dev/aws/us-east-1", ResolveOptions::default()).unwrap().resolve_all().unwrap_err();
+        let p = project(&[
+            ("layers/base/a.yaml", "x: \"${vars.nope}\"\n"),
+            ("layers/base/b.yaml", "y: [\n"),
+        ]);
+        let errs = p
+            .session("dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap()
+            .resolve_all()
+            .unwrap_err();
         assert_eq!(errs.len(), 1, "merge errors stop before interpolation");
-        let p = project(&[("layers/base/a.yaml", "x: \"${vars.nope}\"\n"), ("layers/base/b.yaml", "y: \"${vars.nope2}\"\n")]);
-        let errs = p.session("dev/aws/us-east-1", ResolveOptions::default()).unwrap().resolve_all().unwrap_err();
+        let p = project(&[
+            ("layers/base/a.yaml", "x: \"${vars.nope}\"\n"),
+            ("layers/base/b.yaml", "y: \"${vars.nope2}\"\n"),
+        ]);
+        let errs = p
+            .session("dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap()
+            .resolve_all()
+            .unwrap_err();
         assert_eq!(errs.len(), 2);
     }
 
@@ -937,9 +1142,14 @@ vars:
     fn missing_project_file_and_schema() {
         let e = Project::load(Arc::new(MemorySource::new())).unwrap_err();
         assert!(matches!(e, ProjectError::NotAProject { .. }));
-        let src = MemorySource::new().with("strata.yaml", CONFIG.replace("a: {}", "a: {schema: schemas/a.yaml}"));
+        let src = MemorySource::new().with(
+            "strata.yaml",
+            CONFIG.replace("a: {}", "a: {schema: schemas/a.yaml}"),
+        );
         let e = Project::load(Arc::new(src)).unwrap_err();
-        let ProjectError::Invalid(d) = e else { panic!() };
+        let ProjectError::Invalid(d) = e else {
+            panic!()
+        };
         assert_eq!(d.line, 12);
         assert!(d.message.contains("schemas/a.yaml"));
     }
@@ -947,12 +1157,20 @@ vars:
     #[test]
     fn schema_merge_annotations_apply() {
         let src = MemorySource::new()
-            .with("strata.yaml", CONFIG.replace("a: {}", "a: {schema: schemas/a.yaml}"))
-            .with("schemas/a.yaml", "type: object\nproperties:\n  origins: {type: array, x-strata-merge: append}\n")
+            .with(
+                "strata.yaml",
+                CONFIG.replace("a: {}", "a: {schema: schemas/a.yaml}"),
+            )
+            .with(
+                "schemas/a.yaml",
+                "type: object\nproperties:\n  origins: {type: array, x-strata-merge: append}\n",
+            )
             .with("layers/base/a.yaml", "origins: [x]\n")
             .with("layers/env/dev/a.yaml", "origins: [y]\n");
         let p = Project::load(Arc::new(src)).unwrap();
-        let e = p.resolve("a", "dev/aws/us-east-1", ResolveOptions::default()).unwrap();
+        let e = p
+            .resolve("a", "dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap();
         assert_eq!(e.root.value.to_json(), j(r#"{"origins": ["x", "y"]}"#));
     }
 

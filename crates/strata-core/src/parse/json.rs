@@ -21,7 +21,10 @@ pub(super) fn parse(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
     };
     r.ws();
     if r.i == r.b.len() {
-        return Ok(Node::new(Value::Map(Box::new(map_with_capacity(0))), cx.loc(1, 1)));
+        return Ok(Node::new(
+            Value::Map(Box::new(map_with_capacity(0))),
+            cx.loc(1, 1),
+        ));
     }
     let root = r.value()?;
     r.ws();
@@ -76,7 +79,10 @@ impl Reader<'_> {
             self.i += 1;
             Ok(())
         } else {
-            Err(self.error(&format!("invalid JSON: expected {what}"), "check commas, colons and brackets"))
+            Err(self.error(
+                &format!("invalid JSON: expected {what}"),
+                "check commas, colons and brackets",
+            ))
         }
     }
 
@@ -85,7 +91,10 @@ impl Reader<'_> {
         let (line, col) = (self.line, self.col());
         let loc = self.cx.loc(line, col);
         let Some(&c) = self.b.get(self.i) else {
-            return Err(self.error("invalid JSON: unexpected end of file", "the document is cut short"));
+            return Err(self.error(
+                "invalid JSON: unexpected end of file",
+                "the document is cut short",
+            ));
         };
         let value = match c {
             b'{' => {
@@ -230,7 +239,10 @@ impl Reader<'_> {
             is_float = true;
             self.i += 1;
             if digits(self) == 0 {
-                return Err(self.error("invalid JSON number: digits expected after `.`", "write e.g. 1.0"));
+                return Err(self.error(
+                    "invalid JSON number: digits expected after `.`",
+                    "write e.g. 1.0",
+                ));
             }
         }
         if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
@@ -240,7 +252,10 @@ impl Reader<'_> {
                 self.i += 1;
             }
             if digits(self) == 0 {
-                return Err(self.error("invalid JSON number: digits expected in the exponent", "write e.g. 1e3"));
+                return Err(self.error(
+                    "invalid JSON number: digits expected in the exponent",
+                    "write e.g. 1e3",
+                ));
             }
         }
         let text = &self.text[start..self.i];
@@ -277,7 +292,10 @@ impl Reader<'_> {
         let mut out = self.text[start..self.i].to_string();
         loop {
             let Some(&c) = self.b.get(self.i) else {
-                return Err(self.error("invalid JSON: unterminated string", "close the string with `\"`"));
+                return Err(self.error(
+                    "invalid JSON: unterminated string",
+                    "close the string with `\"`",
+                ));
             };
             match c {
                 b'"' => {
@@ -287,7 +305,10 @@ impl Reader<'_> {
                 b'\\' => {
                     self.i += 1;
                     let Some(&e) = self.b.get(self.i) else {
-                        return Err(self.error("invalid JSON: unterminated string", "close the string with `\"`"));
+                        return Err(self.error(
+                            "invalid JSON: unterminated string",
+                            "close the string with `\"`",
+                        ));
                     };
                     self.i += 1;
                     match e {
@@ -303,12 +324,18 @@ impl Reader<'_> {
                             let hi = self.hex4()?;
                             let ch = if (0xD800..0xDC00).contains(&hi) {
                                 if self.b.get(self.i..self.i + 2) != Some(b"\\u") {
-                                    return Err(self.error("invalid JSON: lone surrogate in \\u escape", "pair high and low surrogates"));
+                                    return Err(self.error(
+                                        "invalid JSON: lone surrogate in \\u escape",
+                                        "pair high and low surrogates",
+                                    ));
                                 }
                                 self.i += 2;
                                 let lo = self.hex4()?;
                                 if !(0xDC00..0xE000).contains(&lo) {
-                                    return Err(self.error("invalid JSON: bad low surrogate", "pair high and low surrogates"));
+                                    return Err(self.error(
+                                        "invalid JSON: bad low surrogate",
+                                        "pair high and low surrogates",
+                                    ));
                                 }
                                 char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
                             } else {
@@ -316,7 +343,12 @@ impl Reader<'_> {
                             };
                             match ch {
                                 Some(ch) => out.push(ch),
-                                None => return Err(self.error("invalid JSON: bad \\u escape", "use a valid code point")),
+                                None => {
+                                    return Err(self.error(
+                                        "invalid JSON: bad \\u escape",
+                                        "use a valid code point",
+                                    ));
+                                }
                             }
                         }
                         _ => {
@@ -354,7 +386,10 @@ impl Reader<'_> {
                 self.i += 4;
                 Ok(v)
             }
-            None => Err(self.error("invalid JSON: \\u needs four hex digits", "write e.g. \\u00e9")),
+            None => Err(self.error(
+                "invalid JSON: \\u needs four hex digits",
+                "write e.g. \\u00e9",
+            )),
         }
     }
 }
@@ -370,8 +405,8 @@ fn utf8_len(first: u8) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse as p;
     use super::super::Format;
+    use super::super::tests::parse as p;
     use super::*;
 
     fn parse(s: &str) -> Result<Node, ParseError> {
@@ -380,7 +415,8 @@ mod tests {
 
     #[test]
     fn reads_values_and_escapes() {
-        let n = parse(r#"{"a": "x\"y\u00e9\ud83d\ude00", "b": -1.5e2, "c": [], "d": {}, "e": 0}"#).unwrap();
+        let n = parse(r#"{"a": "x\"y\u00e9\ud83d\ude00", "b": -1.5e2, "c": [], "d": {}, "e": 0}"#)
+            .unwrap();
         let m = n.value.as_map().unwrap();
         assert_eq!(m["a"].value, Value::Str("x\"yé😀".into()));
         assert_eq!(m["b"].value, Value::Float(-150.0));
@@ -418,7 +454,10 @@ mod tests {
     #[test]
     fn big_numbers_become_floats() {
         let n = parse(r#"{"a": 123456789012345678901234}"#).unwrap();
-        assert!(matches!(n.value.as_map().unwrap()["a"].value, Value::Float(_)));
+        assert!(matches!(
+            n.value.as_map().unwrap()["a"].value,
+            Value::Float(_)
+        ));
     }
 
     #[test]

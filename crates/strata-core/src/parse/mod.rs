@@ -11,7 +11,6 @@ mod yaml;
 use std::fmt;
 use std::sync::Arc;
 
-
 use crate::interpolate::Template;
 use crate::value::{FileId, Loc, Node, Value};
 
@@ -52,8 +51,8 @@ impl fmt::Display for Format {
     }
 }
 
-pub use crate::error::Diagnostic as ParseError;
 use crate::error::DiagKind;
+pub use crate::error::Diagnostic as ParseError;
 
 /// How to read a document.
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +167,10 @@ pub(crate) fn line_col_of_byte(bytes: &[u8], offset: usize) -> (u32, u32) {
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |p| p + 1);
-    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     (line as u32, col as u32)
 }
 
@@ -180,7 +182,10 @@ pub(crate) fn require_map_root(node: &Node, cx: &Ctx<'_>) -> Result<(), ParseErr
         Err(cx.err_hint(
             node.loc.line,
             node.loc.col,
-            format!("the document is a {}, not a mapping", node.value.type_name()),
+            format!(
+                "the document is a {}, not a mapping",
+                node.value.type_name()
+            ),
             "a configuration file holds keys and values at the top level, e.g. `db: {host: x}`",
         ))
     }
@@ -220,7 +225,8 @@ mod tests {
     fn same_tree_from_every_format() {
         let yaml = "db:\n  host: h\n  port: 5432\n  ratio: 0.5\n  on: true\n  tags: [a, b]\n  none: null\n";
         let json = r#"{"db": {"host": "h", "port": 5432, "ratio": 0.5, "on": true, "tags": ["a", "b"], "none": null}}"#;
-        let toml = "[db]\nhost = \"h\"\nport = 5432\nratio = 0.5\non = true\ntags = [\"a\", \"b\"]\n";
+        let toml =
+            "[db]\nhost = \"h\"\nport = 5432\nratio = 0.5\non = true\ntags = [\"a\", \"b\"]\n";
         let y = parse(yaml, Format::Yaml).unwrap();
         let j = parse(json, Format::Json).unwrap();
         let t = parse(toml, Format::Toml).unwrap();
@@ -248,7 +254,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.line, e.col), (2, 4));
-        assert!(e.to_string().starts_with("x.yaml:2:4: the file is not valid UTF-8"));
+        assert!(
+            e.to_string()
+                .starts_with("x.yaml:2:4: the file is not valid UTF-8")
+        );
     }
 
     #[test]
@@ -281,9 +290,13 @@ mod tests {
     fn segment_helper_works() {
         let n = parse("a: [1, {b: 2}]", Format::Yaml).unwrap();
         assert_eq!(
-            n.get(&[Segment::Key("a".into()), Segment::Index(1), Segment::Key("b".into())])
-                .unwrap()
-                .value,
+            n.get(&[
+                Segment::Key("a".into()),
+                Segment::Index(1),
+                Segment::Key("b".into())
+            ])
+            .unwrap()
+            .value,
             Value::Int(2)
         );
     }

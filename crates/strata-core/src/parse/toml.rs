@@ -35,7 +35,12 @@ struct LineIndex {
 impl LineIndex {
     fn new(text: &str) -> Self {
         let mut starts = vec![0];
-        starts.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
         LineIndex { starts }
     }
 
@@ -43,7 +48,10 @@ impl LineIndex {
         let offset = offset.min(text.len());
         let line = self.starts.partition_point(|&s| s <= offset);
         let start = self.starts[line.saturating_sub(1)];
-        let col = text.get(start..offset).map_or(offset - start, |s| s.chars().count()) + 1;
+        let col = text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
         (line as u32, col as u32)
     }
 }
@@ -74,7 +82,9 @@ impl Conv<'_> {
     fn value(&self, v: Spanned<DeValue<'_>>, depth: usize) -> Result<Node, ParseError> {
         let (line, col) = self.lines.line_col(self.text, v.span().start);
         if depth > MAX_DEPTH {
-            return Err(self.cx.err(line, col, format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(self
+                .cx
+                .err(line, col, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         let bad_number = |what: &str| {
             self.cx.err_hint(
@@ -126,8 +136,8 @@ impl Conv<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse as p;
     use super::super::Format;
+    use super::super::tests::parse as p;
     use super::*;
 
     fn parse(s: &str) -> Result<Node, ParseError> {

@@ -58,7 +58,12 @@ impl<'i> Builder<'_, 'i> {
     }
 
     fn document(&mut self) -> Result<Node, ParseError> {
-        let empty = || Node::new(Value::Map(Box::new(map_with_capacity(0))), self.cx.loc(1, 1));
+        let empty = || {
+            Node::new(
+                Value::Map(Box::new(map_with_capacity(0))),
+                self.cx.loc(1, 1),
+            )
+        };
         // StreamStart
         self.next()?;
         let (ev, span) = self.next()?;
@@ -185,11 +190,9 @@ impl<'i> Builder<'_, 'i> {
     fn enter(&mut self, line: u32, col: u32) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(self.cx.err(
-                line,
-                col,
-                format!("nesting deeper than {MAX_DEPTH} levels"),
-            ));
+            return Err(self
+                .cx
+                .err(line, col, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         Ok(())
     }
@@ -244,7 +247,9 @@ impl<'i> Builder<'_, 'i> {
             };
             return match t.suffix.as_str() {
                 "str" => Ok(Value::Str(text.into())),
-                "int" => plain_int(text).map(Value::Int).ok_or_else(|| bad("integer")),
+                "int" => plain_int(text)
+                    .map(Value::Int)
+                    .ok_or_else(|| bad("integer")),
                 "float" => plain_float(text)
                     .or_else(|| plain_int(text).map(|i| i as f64))
                     .map(Value::Float)
@@ -351,8 +356,8 @@ fn plain_float(s: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::parse as p;
     use super::super::Format;
+    use super::super::tests::parse as p;
     use super::*;
 
     fn parse(s: &str) -> Result<Node, ParseError> {
@@ -418,7 +423,14 @@ mod tests {
     #[test]
     fn documents_must_be_single_mappings() {
         assert!(parse("").unwrap().value.as_map().unwrap().is_empty());
-        assert!(parse("# only a comment\n").unwrap().value.as_map().unwrap().is_empty());
+        assert!(
+            parse("# only a comment\n")
+                .unwrap()
+                .value
+                .as_map()
+                .unwrap()
+                .is_empty()
+        );
         let e = parse("- a\n- b\n").unwrap_err();
         assert!(e.message.contains("not a mapping"), "{e}");
         let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
