@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_core::error::Diagnostic;
+use strata_core::files::SourceError;
 use strata_core::resolve::{ProjectError, ResolveError};
 
 /// A failed command, rendered for a human on stderr.
@@ -17,12 +18,15 @@ pub enum CliError {
     Usage(String),
     /// Reading or writing files failed (exit 2).
     Io(String),
+    /// Whoever read stdout closed it early (`strata resolve … | head`): stop quietly, exit 0.
+    BrokenPipe,
 }
 
 impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
+            CliError::BrokenPipe => 0,
             CliError::Invalid(_) => 1,
             CliError::Usage(_) | CliError::Io(_) => 2,
         }
@@ -38,6 +42,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Invalid(m) | CliError::Usage(m) | CliError::Io(m) => f.write_str(m),
+            CliError::BrokenPipe => f.write_str("stdout was closed"),
         }
     }
 }
@@ -49,6 +54,15 @@ pub fn display_path(root: &Path, rel: &str) -> String {
     } else {
         root.join(rel).display().to_string()
     }
+}
+
+/// An unreadable file, with its path as seen from the current directory.
+fn unreadable(e: &SourceError, root: &Path) -> CliError {
+    CliError::Io(format!(
+        "cannot read {}: {}",
+        display_path(root, &e.path),
+        e.message
+    ))
 }
 
 fn relocate(d: &Diagnostic, root: &Path) -> String {
@@ -63,7 +77,7 @@ impl CliError {
         match e {
             ProjectError::Invalid(d) => CliError::Invalid(relocate(&d, root)),
             ProjectError::NotAProject { .. } => CliError::Usage(e.to_string()),
-            ProjectError::Source(_) => CliError::Io(e.to_string()),
+            ProjectError::Source(s) => unreadable(&s, root),
         }
     }
 
@@ -74,21 +88,32 @@ impl CliError {
             ResolveError::UnknownService { .. } | ResolveError::UnknownTarget { .. } => {
                 CliError::Usage(e.to_string())
             }
-            ResolveError::Source(_) => CliError::Io(e.to_string()),
+            ResolveError::Source(s) => unreadable(&s, root),
         }
     }
 
     /// Renders the errors of several services at once.
     pub fn from_resolve_all(errors: Vec<ResolveError>, root: &Path) -> Self {
         let count = errors.len();
-        let rendered: Vec<CliError> = errors.into_iter().map(|e| Self::from_resolve(e, root)).collect();
+        let rendered: Vec<CliError> = errors
+            .into_iter()
+            .map(|e| Self::from_resolve(e, root))
+            .collect();
         let code = rendered.iter().map(CliError::exit_code).min().unwrap_or(2);
-        let text = rendered.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        let text = rendered
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
         let text = if count > 1 {
             format!("{count} services failed to resolve:\n{text}")
         } else {
             text
         };
-        if code == 1 { CliError::Invalid(text) } else { CliError::Usage(text) }
+        if code == 1 {
+            CliError::Invalid(text)
+        } else {
+            CliError::Usage(text)
+        }
     }
 }

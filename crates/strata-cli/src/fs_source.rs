@@ -23,7 +23,9 @@ impl DirSource {
 
     fn resolve(&self, rel: &str) -> Result<PathBuf, SourceError> {
         let p = Path::new(rel);
-        if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        if p.components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+        {
             return Err(SourceError {
                 path: rel.to_string(),
                 message: "path leaves the project directory".into(),
@@ -72,14 +74,22 @@ impl ProjectSource for DirSource {
         let mut out = Vec::new();
         let mut stack = vec![String::new()];
         while let Some(dir) = stack.pop() {
-            let full = if dir.is_empty() { self.root.clone() } else { self.root.join(&dir) };
+            let full = if dir.is_empty() {
+                self.root.clone()
+            } else {
+                self.root.join(&dir)
+            };
             let entries = std::fs::read_dir(&full).map_err(|e| Self::err(&dir, &e))?;
             for entry in entries {
                 let entry = entry.map_err(|e| Self::err(&dir, &e))?;
                 let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                     continue;
                 };
-                let rel = if dir.is_empty() { name.clone() } else { format!("{dir}/{name}") };
+                let rel = if dir.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
                 let ft = entry.file_type().map_err(|e| Self::err(&rel, &e))?;
                 if ft.is_dir() {
                     if !SKIP_DIRS.contains(&name.as_str()) {
@@ -118,7 +128,10 @@ mod tests {
         assert!(src.read("/etc/passwd").is_err());
         assert_eq!(src.list_dir("layers/base").unwrap(), vec!["a.yaml"]);
         assert!(src.list_dir("layers/none").unwrap().is_empty());
-        assert_eq!(src.list_all().unwrap(), vec!["layers/base/a.yaml", "strata.yaml"]);
+        assert_eq!(
+            src.list_all().unwrap(),
+            vec!["layers/base/a.yaml", "strata.yaml"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

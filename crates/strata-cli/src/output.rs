@@ -2,12 +2,25 @@
 //! `--explain` provenance listing.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use strata_core::path::{Segment, segments_to_string};
 use strata_core::resolve::Project;
-use strata_core::value::{Node, Value};
+use strata_core::value::{Loc, Node, Value};
 
-use crate::error::CliError;
+use crate::error::{CliError, display_path};
+
+/// Writes `text` to stdout. A reader that stops early (`| head`) ends the command quietly
+/// instead of panicking.
+pub fn emit(text: &str) -> Result<(), CliError> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::BrokenPipe),
+        Err(e) => Err(CliError::Io(format!("cannot write to stdout: {e}"))),
+    }
+}
 
 /// Output formats of `strata resolve`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +51,13 @@ impl OutputFormat {
 pub fn render(value: &Value, format: OutputFormat) -> Result<String, CliError> {
     match format {
         OutputFormat::Json => {
+            if let Some((path, f)) = non_finite_float(value, &mut Vec::new()) {
+                return Err(CliError::Invalid(format!(
+                    "JSON cannot represent the number {} at `{}`; use --format yaml or toml",
+                    format_float(f),
+                    segments_to_string(&path)
+                )));
+            }
             let mut s = serde_json::to_string_pretty(value)
                 .map_err(|e| CliError::Invalid(format!("cannot render JSON: {e}")))?;
             s.push('\n');
@@ -64,10 +84,35 @@ pub fn render(value: &Value, format: OutputFormat) -> Result<String, CliError> {
             let node = Node::new(value.clone(), Default::default());
             node.for_each_leaf(&mut Vec::new(), &mut |path, n| {
                 let key = env_key(path);
-                let _ = writeln!(s, "{}={}", if key.is_empty() { "VALUE" } else { &key }, shell_quote(&scalar_text(&n.value)));
+                let _ = writeln!(
+                    s,
+                    "{}={}",
+                    if key.is_empty() { "VALUE" } else { &key },
+                    shell_quote(&scalar_text(&n.value))
+                );
             });
             Ok(s)
         }
+    }
+}
+
+/// The first `.inf`, `-.inf` or `.nan` in `value` (JSON has none; serde_json would print `null`).
+fn non_finite_float(value: &Value, path: &mut Vec<Segment>) -> Option<(Vec<Segment>, f64)> {
+    match value {
+        Value::Float(f) if !f.is_finite() => Some((path.clone(), *f)),
+        Value::List(items) => items.iter().enumerate().find_map(|(i, item)| {
+            path.push(Segment::Index(i));
+            let found = non_finite_float(&item.value, path);
+            path.pop();
+            found
+        }),
+        Value::Map(m) => m.iter().find_map(|(k, child)| {
+            path.push(Segment::Key(k.clone()));
+            let found = non_finite_float(&child.value, path);
+            path.pop();
+            found
+        }),
+        _ => None,
     }
 }
 
@@ -101,7 +146,11 @@ fn env_key(path: &[Segment]) -> String {
         }
         match seg {
             Segment::Key(k) => out.extend(k.chars().map(|c| {
-                if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
             })),
             Segment::Index(i) => out.push_str(&i.to_string()),
         }
@@ -143,7 +192,13 @@ fn yaml_scalar(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) if f.is_nan() => ".nan".into(),
-        Value::Float(f) if f.is_infinite() => if *f > 0.0 { ".inf".into() } else { "-.inf".into() },
+        Value::Float(f) if f.is_infinite() => {
+            if *f > 0.0 {
+                ".inf".into()
+            } else {
+                "-.inf".into()
+            }
+        }
         Value::Float(f) => format!("{f:?}"),
         Value::Str(s) => serde_json::to_string(&**s).unwrap_or_default(),
         Value::Template(t) => serde_json::to_string(&*t.source).unwrap_or_default(),
@@ -234,7 +289,17 @@ fn to_toml(v: &Value, path: &mut Vec<Segment>) -> Result<toml::Value, CliError> 
 }
 
 /// The `--explain` listing: every leaf, the `file:line:col` that set it, and what it overrode.
-pub fn explain(project: &Project, node: &Node, prefix: &[Segment]) -> String {
+/// File paths are shown as seen from the current directory (`root` joined in front), like
+/// the paths in error messages.
+pub fn explain(project: &Project, root: &Path, node: &Node, prefix: &[Segment]) -> String {
+    let loc_text = |loc: Loc| {
+        format!(
+            "{}:{}:{}",
+            display_path(root, &project.files().path(loc.file)),
+            loc.line,
+            loc.col
+        )
+    };
     let mut out = String::new();
     let mut path = prefix.to_vec();
     let mut rows: Vec<(String, &Node)> = Vec::new();
@@ -242,25 +307,42 @@ pub fn explain(project: &Project, node: &Node, prefix: &[Segment]) -> String {
     // Lists and maps that replaced an earlier value are reported too.
     let mut replaced: Vec<(String, &Node)> = Vec::new();
     collect_replaced_containers(node, &mut prefix.to_vec(), &mut replaced);
-    let width = rows.iter().map(|(p, n)| p.len() + n.value.to_string().len()).max().unwrap_or(0).min(60);
+    let width = rows
+        .iter()
+        .map(|(p, n)| p.len() + n.value.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .min(60);
     for (p, n) in rows {
         let set = format!("{p} = {}", n.value);
-        let _ = writeln!(out, "{set:<w$}  # {}", project.describe_loc(n.loc), w = width + 3);
+        let _ = writeln!(out, "{set:<w$}  # {}", loc_text(n.loc), w = width + 3);
         for prior in n.priors().iter().rev() {
-            let what = prior.value.as_ref().map_or_else(String::new, |v| format!("{v} "));
-            let _ = writeln!(out, "    overrides {what}from {}", project.describe_loc(prior.loc));
+            let what = prior
+                .value
+                .as_ref()
+                .map_or_else(String::new, |v| format!("{v} "));
+            let _ = writeln!(out, "    overrides {what}from {}", loc_text(prior.loc));
         }
     }
     for (p, n) in replaced {
-        let _ = writeln!(out, "{p} (whole {}) set at {}", n.value.type_name(), project.describe_loc(n.loc));
+        let _ = writeln!(
+            out,
+            "{p} (whole {}) set at {}",
+            n.value.type_name(),
+            loc_text(n.loc)
+        );
         for prior in n.priors().iter().rev() {
-            let _ = writeln!(out, "    replaces the one from {}", project.describe_loc(prior.loc));
+            let _ = writeln!(out, "    replaces the one from {}", loc_text(prior.loc));
         }
     }
     out
 }
 
-fn collect_replaced_containers<'a>(node: &'a Node, path: &mut Vec<Segment>, out: &mut Vec<(String, &'a Node)>) {
+fn collect_replaced_containers<'a>(
+    node: &'a Node,
+    path: &mut Vec<Segment>,
+    out: &mut Vec<(String, &'a Node)>,
+) {
     match &node.value {
         Value::Map(m) => {
             if !m.is_empty() && !node.priors().is_empty() {
@@ -286,6 +368,74 @@ fn collect_replaced_containers<'a>(node: &'a Node, path: &mut Vec<Segment>, out:
     }
 }
 
+/// Writes every service's configuration as one object keyed by service, streaming one
+/// service at a time so the whole document is never held in memory twice.
+///
+/// The trees are not freed afterwards: this is the last thing the process does, and
+/// freeing a million nodes one by one costs more than the exit that reclaims them.
+pub fn write_keyed(
+    out: &mut impl std::io::Write,
+    all: Vec<strata_core::resolve::Effective>,
+    format: OutputFormat,
+) -> Result<(), CliError> {
+    use serde::ser::{SerializeMap, Serializer as _};
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => CliError::BrokenPipe,
+        _ => CliError::Io(format!("cannot write to stdout: {e}")),
+    };
+    let json_err = |e: serde_json::Error| match e.io_error_kind() {
+        Some(std::io::ErrorKind::BrokenPipe) => CliError::BrokenPipe,
+        _ => CliError::Io(format!("cannot write to stdout: {e}")),
+    };
+    match format {
+        OutputFormat::Json => {
+            // Refuse before printing anything: serde_json would print `null` for them.
+            for eff in &all {
+                if let Some((path, f)) = non_finite_float(&eff.root.value, &mut Vec::new()) {
+                    return Err(CliError::Invalid(format!(
+                        "JSON cannot represent the number {} at `{}:{}`; use --format yaml or toml",
+                        format_float(f),
+                        eff.service,
+                        segments_to_string(&path)
+                    )));
+                }
+            }
+            let mut ser = serde_json::Serializer::pretty(&mut *out);
+            let mut map = ser.serialize_map(Some(all.len())).map_err(json_err)?;
+            for eff in all {
+                map.serialize_entry(&eff.service, &eff.root.value)
+                    .map_err(json_err)?;
+                std::mem::forget(eff);
+            }
+            map.end().map_err(json_err)?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+        OutputFormat::Yaml => {
+            for eff in all {
+                let mut s = format!("{}:\n", yaml_key(&eff.service));
+                match &eff.root.value {
+                    Value::Map(m) if !m.is_empty() => yaml(&eff.root.value, 2, &mut s),
+                    other => {
+                        s.pop();
+                        s.push_str(&format!(" {}\n", yaml_scalar(other)));
+                    }
+                }
+                out.write_all(s.as_bytes()).map_err(io)?;
+                std::mem::forget(eff);
+            }
+        }
+        OutputFormat::Toml | OutputFormat::Env => {
+            let mut map = strata_core::value::map_with_capacity(all.len());
+            for eff in all {
+                map.insert(eff.service.into_boxed_str(), eff.root);
+            }
+            out.write_all(render(&Value::Map(Box::new(map)), format)?.as_bytes())
+                .map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,10 +443,16 @@ mod tests {
 
     fn sample() -> Value {
         let mut inner = new_map();
-        inner.insert("host".into(), Node::new(Value::Str("db.local".into()), Loc::default()));
+        inner.insert(
+            "host".into(),
+            Node::new(Value::Str("db.local".into()), Loc::default()),
+        );
         inner.insert("port".into(), Node::new(Value::Int(5432), Loc::default()));
         let mut m = new_map();
-        m.insert("db".into(), Node::new(Value::Map(Box::new(inner)), Loc::default()));
+        m.insert(
+            "db".into(),
+            Node::new(Value::Map(Box::new(inner)), Loc::default()),
+        );
         m.insert(
             "hosts".into(),
             Node::new(
@@ -314,19 +470,40 @@ mod tests {
     #[test]
     fn yaml_output() {
         let s = render(&sample(), OutputFormat::Yaml).unwrap();
-        assert_eq!(s, "db:\n  host: \"db.local\"\n  port: 5432\nhosts:\n- \"a b\"\n- 1.5\n\"yes\": null\n");
+        assert_eq!(
+            s,
+            "db:\n  host: \"db.local\"\n  port: 5432\nhosts:\n- \"a b\"\n- 1.5\n\"yes\": null\n"
+        );
     }
 
     #[test]
     fn env_output() {
         let s = render(&sample(), OutputFormat::Env).unwrap();
-        assert_eq!(s, "DB_HOST=db.local\nDB_PORT=5432\nHOSTS_0='a b'\nHOSTS_1=1.5\nYES=''\n");
+        assert_eq!(
+            s,
+            "DB_HOST=db.local\nDB_PORT=5432\nHOSTS_0='a b'\nHOSTS_1=1.5\nYES=''\n"
+        );
     }
 
     #[test]
     fn toml_refuses_null_with_its_path() {
         let e = render(&sample(), OutputFormat::Toml).unwrap_err();
         assert!(e.to_string().contains("`yes`"), "{e}");
+    }
+
+    #[test]
+    fn json_refuses_non_finite_numbers_with_their_path() {
+        let mut m = new_map();
+        m.insert(
+            "limits".into(),
+            Node::new(
+                Value::List(vec![Node::new(Value::Float(f64::INFINITY), Loc::default())]),
+                Loc::default(),
+            ),
+        );
+        let e = render(&Value::Map(Box::new(m)), OutputFormat::Json).unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().contains("inf at `limits[0]`"), "{e}");
     }
 
     #[test]

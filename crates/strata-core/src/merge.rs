@@ -384,8 +384,8 @@ impl<'a> Merger<'a> {
             return Err(self.diag(
                 block.loc,
                 format!(
-                    "`$provider` must be a map of provider names, found a {}",
-                    block.value.type_name()
+                    "`$provider` must be a map of provider names, found {}",
+                    block.value.a_type_name()
                 ),
                 "write `$provider: {aws: {...}, gcp: {...}}`",
             ));
@@ -410,8 +410,8 @@ impl<'a> Merger<'a> {
                         return Err(self.diag(
                             section.loc,
                             format!(
-                                "the `{name}` block of `$provider` must be a map, found a {}",
-                                other.type_name()
+                                "the `{name}` block of `$provider` must be a map, found {}",
+                                other.a_type_name()
                             ),
                             "write `$provider: {aws: {key: value}}`",
                         ));

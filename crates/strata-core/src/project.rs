@@ -152,8 +152,8 @@ impl ListStrategy {
                 _ => Err(format!("a map strategy must be {{by-key: NAME}}; {HINT}")),
             },
             other => Err(format!(
-                "a list strategy cannot be a {}; {HINT}",
-                other.type_name()
+                "a list strategy cannot be {}; {HINT}",
+                other.a_type_name()
             )),
         }
     }
@@ -234,8 +234,8 @@ impl Reader {
             self.err(
                 node.loc,
                 format!(
-                    "`{what}` must be a mapping, found a {}",
-                    node.value.type_name()
+                    "`{what}` must be a mapping, found {}",
+                    node.value.a_type_name()
                 ),
                 format!("write `{what}:` followed by indented `key: value` lines"),
             )
@@ -247,7 +247,7 @@ impl Reader {
             Value::List(items) => Ok(items),
             other => Err(self.err(
                 node.loc,
-                format!("`{what}` must be a list, found a {}", other.type_name()),
+                format!("`{what}` must be a list, found {}", other.a_type_name()),
                 format!("write `{what}: [a, b]` or one `- item` per line"),
             )),
         }
@@ -258,8 +258,8 @@ impl Reader {
             self.err(
                 node.loc,
                 format!(
-                    "`{what}` must be a string, found a {}",
-                    node.value.type_name()
+                    "`{what}` must be a string, found {}",
+                    node.value.a_type_name()
                 ),
                 "quote the value",
             )
@@ -556,7 +556,18 @@ impl ProjectConfig {
                         def.team = Some(team.to_string());
                     }
                     if let Some(s) = m.get("schema") {
-                        def.schema = Some(r.string(s, "schema")?.to_string());
+                        let path = r.string(s, "schema")?;
+                        let escapes = path.starts_with('/')
+                            || path.contains('\\')
+                            || path.split('/').any(|seg| seg == ".." || seg.is_empty());
+                        if escapes {
+                            return Err(r.err(
+                                s.loc,
+                                format!("schema path `{path}` must stay inside the project"),
+                                "write a path relative to the project root, e.g. schemas/checkout.yaml",
+                            ));
+                        }
+                        def.schema = Some(path.to_string());
                     }
                     if let Some(c) = m.get("consumes") {
                         for item in r.list(c, "consumes")? {
@@ -1002,6 +1013,10 @@ merge:
         let e = err(&CANONICAL.replace("{ team: payments }", "{ team: paymnts }"));
         assert!(e.message.contains("unknown team `paymnts`"), "{e}");
         assert_eq!(e.line, 23);
+
+        let e = err(&CANONICAL.replace("schemas/checkout.yaml", "../../etc/passwd"));
+        assert!(e.message.contains("inside the project"), "{e}");
+        assert_eq!(e.line, 22);
 
         let e = err(&CANONICAL.replace("append", "apend"));
         assert!(e.message.contains("unknown list strategy `apend`"), "{e}");

@@ -665,7 +665,7 @@ impl<'s, 'p> Interp<'s, 'p> {
                     return Err(self.diag(
                         DiagKind::NotAScalar,
                         loc,
-                        format!("`{}` puts a {} inside a string", t.source, other.type_name()),
+                        format!("`{}` puts {} inside a string", t.source, other.a_type_name()),
                         "only strings, numbers and booleans can be embedded; make the placeholder the whole value to copy a list or map".into(),
                     ));
                 }

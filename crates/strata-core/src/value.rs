@@ -106,6 +106,19 @@ impl Value {
         }
     }
 
+    /// The type name with its article, for messages: "an integer", "a map", "null".
+    pub fn a_type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) | Value::Template(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Map(_) => "a map",
+        }
+    }
+
     /// Whether this is a scalar (not a list or a map).
     pub fn is_scalar(&self) -> bool {
         !matches!(self, Value::List(_) | Value::Map(_))

@@ -64,13 +64,23 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
     }
     // Write into a sibling temporary directory and rename it into place at the end, so
     // an interrupted run leaves nothing that looks like a project.
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "project".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "project".into());
     let tmp = parent.join(format!(".{name}.gen-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
 
-    let bar = if total >= 1000 { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
+    let bar = if total >= 1000 {
+        ProgressBar::new(total as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::error::CliError;
+use crate::output::emit;
 use crate::write_atomic;
 
 /// Arguments of `strata init`.
@@ -43,7 +44,7 @@ vars:
   global: { company: example }
   env:    { prod: { replicas: 3 } }
 merge:
-  "*:allowed_origins": append
+  "*:http.allowed_origins": append   # dev adds its origin to the base list
 "#;
 
 const FILES: &[(&str, &str)] = &[
@@ -102,8 +103,7 @@ pub fn run(args: InitArgs) -> Result<(), CliError> {
         write_atomic(&args.dir.join(path), contents.as_bytes())?;
     }
     let d = args.dir.display();
-    println!("Created a Strata project in {d}. Try:");
-    println!("  strata --project {d} targets");
-    println!("  strata --project {d} resolve api --target prod/aws/us-east-1 --explain");
-    Ok(())
+    emit(&format!(
+        "Created a Strata project in {d}. Try:\n  strata --project {d} targets\n  strata --project {d} resolve api --target prod/aws/us-east-1 --explain\n"
+    ))
 }

@@ -2,10 +2,13 @@
 
 use std::path::Path;
 
+use std::fmt::Write as _;
+
 use clap::Args;
 
 use super::load_project;
 use crate::error::CliError;
+use crate::output::emit;
 
 /// Options shared by the listing commands.
 #[derive(Debug, Args)]
@@ -30,14 +33,31 @@ pub fn targets(root: &Path, args: ListArgs) -> Result<(), CliError> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
-        return Ok(());
+        return emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ));
     }
-    let width = cfg.targets.iter().map(|t| t.to_string().len()).max().unwrap_or(6).max(6);
-    println!("{:<width$}  {:<10}  {:<8}  {}", "TARGET", "ENV", "PROVIDER", "REGION");
+    let width = cfg
+        .targets
+        .iter()
+        .map(|t| t.to_string().len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<10}  {:<8}  REGION",
+        "TARGET", "ENV", "PROVIDER"
+    );
     for t in &cfg.targets {
-        let protected = cfg.environments.iter().any(|e| e.name == t.env && e.protected);
-        println!(
+        let protected = cfg
+            .environments
+            .iter()
+            .any(|e| e.name == t.env && e.protected);
+        let _ = writeln!(
+            out,
             "{:<width$}  {:<10}  {:<8}  {}{}",
             t.to_string(),
             t.env,
@@ -46,7 +66,7 @@ pub fn targets(root: &Path, args: ListArgs) -> Result<(), CliError> {
             if protected { "  (protected)" } else { "" }
         );
     }
-    Ok(())
+    emit(&out)
 }
 
 /// `strata services`
@@ -59,18 +79,28 @@ pub fn services(root: &Path, args: ListArgs) -> Result<(), CliError> {
             .values()
             .map(|s| serde_json::json!({"service": s.name, "team": s.team, "schema": s.schema, "consumes": s.consumes}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
-        return Ok(());
+        return emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        ));
     }
-    let width = cfg.services.keys().map(String::len).max().unwrap_or(7).max(7);
-    println!("{:<width$}  {:<14}  {}", "SERVICE", "TEAM", "SCHEMA");
+    let width = cfg
+        .services
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<width$}  {:<14}  SCHEMA", "SERVICE", "TEAM");
     for s in cfg.services.values() {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<width$}  {:<14}  {}",
             s.name,
             s.team.as_deref().unwrap_or("-"),
             s.schema.as_deref().unwrap_or("-")
         );
     }
-    Ok(())
+    emit(&out)
 }

@@ -9,7 +9,7 @@ use strata_core::value::Value;
 
 use super::load_project;
 use crate::error::{CliError, display_path};
-use crate::output::{OutputFormat, explain, render, scalar_text};
+use crate::output::{OutputFormat, emit, explain, render, scalar_text};
 use crate::write_atomic;
 
 /// Arguments of `strata resolve`.
@@ -37,7 +37,7 @@ pub struct ResolveArgs {
     get: Option<String>,
 
     /// Show the file:line:col that set every parameter and what it overrode.
-    #[arg(long, conflicts_with = "all")]
+    #[arg(long, conflicts_with_all = ["all", "format"])]
     explain: bool,
 
     /// With --all: write one file per service into DIR instead of printing.
@@ -47,6 +47,21 @@ pub struct ResolveArgs {
 
 /// Runs `strata resolve`.
 pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
+    // clap's `requires = "all"` is always satisfied by a flag (it defaults to false).
+    if args.out.is_some() && !args.all {
+        return Err(CliError::Usage(
+            "--out writes one file per service and needs --all\n  hint: strata resolve --all --target ENV/PROVIDER/REGION --out DIR".into(),
+        ));
+    }
+    if let Some(dir) = &args.out
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        return Err(CliError::Usage(format!(
+            "--out {} is a file, not a directory\n  hint: pass a directory; it is created if missing",
+            dir.display()
+        )));
+    }
     let project = load_project(root)?;
     let opts = ResolveOptions {
         keep_prior_values: args.explain,
@@ -71,16 +86,18 @@ pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
         }
     };
     if args.explain {
-        println!("# {service} @ {}", eff.target);
-        print!("{}", explain(&project, node, &prefix));
-        return Ok(());
+        let text = format!(
+            "# {service} @ {}\n{}",
+            eff.target,
+            explain(&project, root, node, &prefix)
+        );
+        return emit(&text);
     }
     let text = match (args.get.is_some(), args.format, &node.value) {
         (true, None, v) if v.is_scalar() => format!("{}\n", scalar_text(v)),
         (_, format, v) => render(v, format.unwrap_or(OutputFormat::Json))?,
     };
-    print!("{text}");
-    Ok(())
+    emit(&text)
 }
 
 fn missing_param(eff: &Effective, segs: &[Segment]) -> CliError {
@@ -89,9 +106,24 @@ fn missing_param(eff: &Effective, segs: &[Segment]) -> CliError {
         depth += 1;
     }
     let hint = match eff.get(&segs[..depth]).map(|n| &n.value) {
+        Some(Value::List(items)) if depth > 0 => format!(
+            "`{}` is a list of {} item{}{}",
+            segments_to_string(&segs[..depth]),
+            items.len(),
+            if items.len() == 1 { "" } else { "s" },
+            if items.is_empty() {
+                String::new()
+            } else {
+                format!(", indices 0 to {}", items.len() - 1)
+            }
+        ),
         Some(Value::Map(m)) => format!(
             "keys at `{}`: {}",
-            if depth == 0 { "(top)".to_string() } else { segments_to_string(&segs[..depth]) },
+            if depth == 0 {
+                "(top)".to_string()
+            } else {
+                segments_to_string(&segs[..depth])
+            },
             m.keys().map(|k| &**k).collect::<Vec<_>>().join(", ")
         ),
         _ => "run without --get to see the whole configuration".into(),
@@ -120,9 +152,21 @@ fn resolve_all(root: &Path, session: TargetSession<'_>, args: ResolveArgs) -> Re
     let format = args.format.unwrap_or(OutputFormat::Json);
     match args.out {
         Some(dir) => {
+            // Render every file before writing any, so a service that cannot be rendered
+            // (a null in TOML) leaves no half-written directory behind.
+            let mut files = Vec::with_capacity(all.len());
             for eff in &all {
-                let path = dir.join(format!("{}.{}", eff.service, format.extension()));
-                write_atomic(&path, render(&eff.root.value, format)?.as_bytes())?;
+                let text = render(&eff.root.value, format).map_err(|e| match e {
+                    CliError::Invalid(m) => CliError::Invalid(format!("{}: {m}", eff.service)),
+                    other => other,
+                })?;
+                files.push((
+                    dir.join(format!("{}.{}", eff.service, format.extension())),
+                    text,
+                ));
+            }
+            for (path, text) in &files {
+                write_atomic(path, text.as_bytes())?;
             }
             eprintln!("wrote {} files to {}", all.len(), dir.display());
             Ok(())
@@ -133,16 +177,9 @@ fn resolve_all(root: &Path, session: TargetSession<'_>, args: ResolveArgs) -> Re
                     "--all prints one object keyed by service; env format needs --out DIR (one file per service)".into(),
                 ));
             }
-            let mut map = strata_core::value::map_with_capacity(all.len());
-            for eff in all {
-                map.insert(eff.service.into_boxed_str(), eff.root);
-            }
-            let text = render(&Value::Map(Box::new(map)), format)?;
-            use std::io::Write as _;
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .map_err(|e| CliError::Io(format!("stdout: {e}")))?;
-            Ok(())
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            crate::output::write_keyed(&mut out, all, format)
         }
     }
 }

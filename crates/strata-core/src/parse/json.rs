@@ -7,7 +7,7 @@
 use super::{Ctx, ParseError, require_map_root};
 use crate::value::{Map, Node, Value, map_with_capacity};
 
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = super::MAX_DEPTH;
 
 pub(super) fn parse(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
     let mut r = Reader {
@@ -47,8 +47,12 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn col(&self) -> u32 {
-        // Columns count characters, not bytes.
+        // Columns count characters, not bytes; most lines are ASCII, where they are equal.
         let start = self.line_start.min(self.i);
+        let line = &self.b[start..self.i];
+        if line.is_ascii() {
+            return (self.i - start) as u32 + 1;
+        }
         self.text
             .get(start..self.i)
             .map_or(self.i - start, |s| s.chars().count()) as u32
@@ -215,6 +219,7 @@ impl Reader<'_> {
 
     fn number(&mut self) -> Result<Value, ParseError> {
         let start = self.i;
+        let start_col = self.col();
         let mut is_float = false;
         if self.b.get(self.i) == Some(&b'-') {
             self.i += 1;
@@ -259,8 +264,15 @@ impl Reader<'_> {
             }
         }
         let text = &self.text[start..self.i];
-        if !is_float && let Ok(i) = text.parse::<i64>() {
-            return Ok(Value::Int(i));
+        if !is_float {
+            return text.parse::<i64>().map(Value::Int).map_err(|_| {
+                self.cx.err_hint(
+                    self.line,
+                    start_col,
+                    format!("integer {text} does not fit in 64 bits"),
+                    "quote it to keep it as a string",
+                )
+            });
         }
         text.parse::<f64>()
             .map(Value::Float)
@@ -452,8 +464,11 @@ mod tests {
     }
 
     #[test]
-    fn big_numbers_become_floats() {
-        let n = parse(r#"{"a": 123456789012345678901234}"#).unwrap();
+    fn integers_beyond_64_bits_are_refused() {
+        let e = parse(r#"{"a": 123456789012345678901234}"#).unwrap_err();
+        assert!(e.message.contains("64 bits"), "{e}");
+        assert_eq!(e.col, 7, "points at the number");
+        let n = parse(r#"{"a": 1.5e300}"#).unwrap();
         assert!(matches!(
             n.value.as_map().unwrap()["a"].value,
             Value::Float(_)

@@ -14,6 +14,10 @@ use std::sync::Arc;
 use crate::interpolate::Template;
 use crate::value::{FileId, Loc, Node, Value};
 
+/// Deepest nesting a document may have. Configuration rarely goes past ten levels; the cap
+/// keeps recursive merging and dropping well inside the stack of a worker thread.
+pub const MAX_DEPTH: usize = 64;
+
 /// A document format, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -82,6 +86,8 @@ pub fn parse_document(
             hint: Some("save the file as UTF-8".into()),
         }
     })?;
+    // A byte-order mark is noise some editors add; it is not content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let cx = Ctx {
         path,
         file,
@@ -183,8 +189,8 @@ pub(crate) fn require_map_root(node: &Node, cx: &Ctx<'_>) -> Result<(), ParseErr
             node.loc.line,
             node.loc.col,
             format!(
-                "the document is a {}, not a mapping",
-                node.value.type_name()
+                "the document is {}, not a mapping",
+                node.value.a_type_name()
             ),
             "a configuration file holds keys and values at the top level, e.g. `db: {host: x}`",
         ))
@@ -277,6 +283,21 @@ mod tests {
         let e = parse("a: x-${nope}\n", Format::Yaml).unwrap_err();
         assert_eq!((e.line, e.col), (1, 4));
         assert!(e.message.contains("${nope}"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        for f in [Format::Yaml, Format::Json, Format::Toml] {
+            let text = if f == Format::Toml {
+                "\u{feff}a = 1"
+            } else if f == Format::Json {
+                "\u{feff}{\"a\": 1}"
+            } else {
+                "\u{feff}a: 1"
+            };
+            let n = parse(text, f).unwrap();
+            assert_eq!(n.value.as_map().unwrap()["a"].value, Value::Int(1), "{f}");
+        }
     }
 
     #[test]

@@ -16,10 +16,16 @@ pub(super) fn parse(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
         let (line, col) = e
             .span()
             .map_or((1, 1), |span| lines.line_col(text, span.start));
+        let mut message = e.message().trim().to_string();
+        if message.contains("duplicate key")
+            && let Some(key) = e.span().and_then(|s| text.get(s))
+        {
+            message = format!("{message} `{}`", key.trim());
+        }
         cx.err_hint(
             line,
             col,
-            format!("invalid TOML: {}", e.message().trim()),
+            format!("invalid TOML: {message}"),
             "check quotes, brackets and `key = value` syntax here",
         )
     })?;
@@ -62,7 +68,7 @@ struct Conv<'a> {
     lines: LineIndex,
 }
 
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = super::MAX_DEPTH;
 
 impl Conv<'_> {
     fn table(&self, table: DeTable<'_>, depth: usize) -> Result<Value, ParseError> {
@@ -163,6 +169,7 @@ mod tests {
         assert!(e.message.starts_with("invalid TOML"), "{e}");
         let e = parse("a = 1\na = 2\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("duplicate key `a`"), "{e}");
     }
 
     #[test]

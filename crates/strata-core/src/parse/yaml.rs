@@ -10,7 +10,12 @@ use super::{Ctx, ParseError, require_map_root};
 use crate::value::{Map, Node, Value, map_with_capacity};
 
 /// Maximum nesting depth; deeper documents are refused instead of exhausting the stack.
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = super::MAX_DEPTH;
+
+/// Maximum number of nodes that aliases may copy in one document. Aliases are rare in
+/// configuration; without a cap, a few hundred bytes of nested aliases ("billion laughs")
+/// expand to gigabytes.
+const MAX_ALIAS_NODES: usize = 100_000;
 
 pub(super) fn parse(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
     let mut b = Builder {
@@ -18,6 +23,7 @@ pub(super) fn parse(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
         parser: Parser::new_from_str(text),
         anchors: Vec::new(),
         depth: 0,
+        alias_nodes: 0,
     };
     b.document()
 }
@@ -27,6 +33,24 @@ struct Builder<'a, 'i> {
     parser: Parser<'i, saphyr_parser::StrInput<'i>>,
     anchors: Vec<(usize, Node)>,
     depth: usize,
+    alias_nodes: usize,
+}
+
+/// Counts the nodes of a tree, stopping once `limit` is passed.
+fn count_nodes(node: &Node, limit: usize) -> usize {
+    let mut n = 1;
+    let children: Box<dyn Iterator<Item = &Node>> = match &node.value {
+        Value::List(items) => Box::new(items.iter()),
+        Value::Map(m) => Box::new(m.values()),
+        _ => return 1,
+    };
+    for c in children {
+        n += count_nodes(c, limit.saturating_sub(n));
+        if n > limit {
+            break;
+        }
+    }
+    n
 }
 
 fn pos(span: &Span) -> (u32, u32) {
@@ -113,10 +137,19 @@ impl<'i> Builder<'_, 'i> {
             }
             Event::Alias(id) => {
                 let found = self.anchors.iter().rev().find(|(a, _)| *a == id);
-                match found {
-                    Some((_, n)) => Ok(n.clone()),
-                    None => Err(self.cx.err(line, col, "alias to an unknown anchor")),
+                let Some((_, n)) = found else {
+                    return Err(self.cx.err(line, col, "alias to an unknown anchor"));
+                };
+                self.alias_nodes += count_nodes(n, MAX_ALIAS_NODES);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(self.cx.err_hint(
+                        line,
+                        col,
+                        format!("aliases in this file expand to more than {MAX_ALIAS_NODES} values"),
+                        "write the values out, or split the file; deeply nested aliases are refused",
+                    ));
                 }
+                Ok(n.clone())
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq", line, col)?;
@@ -187,6 +220,15 @@ impl<'i> Builder<'_, 'i> {
         }
     }
 
+    fn int_overflow(&self, text: &str, line: u32, col: u32) -> ParseError {
+        self.cx.err_hint(
+            line,
+            col,
+            format!("integer `{text}` does not fit in 64 bits"),
+            "quote it to keep it as a string, e.g. \"12345678901234567890\"",
+        )
+    }
+
     fn enter(&mut self, line: u32, col: u32) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -247,11 +289,16 @@ impl<'i> Builder<'_, 'i> {
             };
             return match t.suffix.as_str() {
                 "str" => Ok(Value::Str(text.into())),
-                "int" => plain_int(text)
-                    .map(Value::Int)
-                    .ok_or_else(|| bad("integer")),
+                "int" => match plain_int(text) {
+                    Int::Int(i) => Ok(Value::Int(i)),
+                    Int::Overflow => Err(self.int_overflow(text, line, col)),
+                    Int::NotInt => Err(bad("integer")),
+                },
                 "float" => plain_float(text)
-                    .or_else(|| plain_int(text).map(|i| i as f64))
+                    .or_else(|| match plain_int(text) {
+                        Int::Int(i) => Some(i as f64),
+                        _ => None,
+                    })
                     .map(Value::Float)
                     .ok_or_else(|| bad("float")),
                 "bool" => match text {
@@ -270,39 +317,51 @@ impl<'i> Builder<'_, 'i> {
             "" | "~" | "null" | "Null" | "NULL" => Value::Null,
             "true" | "True" | "TRUE" => Value::Bool(true),
             "false" | "False" | "FALSE" => Value::Bool(false),
-            _ => {
-                if let Some(i) = plain_int(text) {
-                    Value::Int(i)
-                } else if let Some(f) = plain_float(text) {
-                    Value::Float(f)
-                } else {
-                    return self.cx.string(text, line, col);
-                }
-            }
+            _ => match plain_int(text) {
+                Int::Int(i) => Value::Int(i),
+                Int::Overflow => return Err(self.int_overflow(text, line, col)),
+                Int::NotInt => match plain_float(text) {
+                    Some(f) => Value::Float(f),
+                    None => return self.cx.string(text, line, col),
+                },
+            },
         })
     }
 }
 
+/// What a plain scalar is as an integer.
+enum Int {
+    Int(i64),
+    /// Integer syntax, but outside the 64-bit range.
+    Overflow,
+    NotInt,
+}
+
 /// YAML 1.2 core-schema integers: decimal, `0o` octal, `0x` hex.
-fn plain_int(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.is_empty() {
-        return None;
-    }
+fn plain_int(s: &str) -> Int {
+    let radix_digits = |body: &str, radix: u32| {
+        if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
+            Int::NotInt
+        } else {
+            i64::from_str_radix(body, radix).map_or(Int::Overflow, Int::Int)
+        }
+    };
     if let Some(h) = s.strip_prefix("0x") {
-        return i64::from_str_radix(h, 16).ok();
+        return radix_digits(h, 16);
     }
     if let Some(o) = s.strip_prefix("0o") {
-        return i64::from_str_radix(o, 8).ok();
+        return radix_digits(o, 8);
     }
-    let digits = match b[0] {
-        b'-' | b'+' => &b[1..],
-        _ => b,
+    let b = s.as_bytes();
+    let digits = match b.first() {
+        None => return Int::NotInt,
+        Some(b'-' | b'+') => &b[1..],
+        Some(_) => b,
     };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
+        return Int::NotInt;
     }
-    s.parse().ok()
+    s.parse().map_or(Int::Overflow, Int::Int)
 }
 
 /// YAML 1.2 core-schema floats, plus integers too large for i64.
@@ -390,7 +449,15 @@ mod tests {
         assert_eq!(top("a: '12'", "a"), Value::Str("12".into()));
         assert_eq!(top("a: 1.2.3", "a"), Value::Str("1.2.3".into()));
         assert_eq!(top("a: 012", "a"), Value::Int(12));
-        assert_eq!(top("a: 99999999999999999999", "a"), Value::Float(1e20));
+        assert!(
+            parse("a: 99999999999999999999")
+                .unwrap_err()
+                .message
+                .contains("64 bits")
+        );
+        assert!(parse("a: 0xffffffffffffffffff").is_err());
+        assert_eq!(top("a: 1e20", "a"), Value::Float(1e20));
+        assert_eq!(top("a: 0xzz", "a"), Value::Str("0xzz".into()));
         assert_eq!(top("a: !!str 12", "a"), Value::Str("12".into()));
         assert_eq!(top("a: !!float 12", "a"), Value::Float(12.0));
         assert_eq!(top("a: 1e", "a"), Value::Str("1e".into()));
@@ -470,6 +537,21 @@ mod tests {
             panic!()
         };
         assert_eq!((items[1].loc.line, items[1].loc.col), (4, 7));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut doc = String::from("a0: &a0 [l, l, l, l, l, l, l, l, l, l]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            doc.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&doc).unwrap_err();
+        assert!(e.message.contains("aliases"), "{e}");
+        assert!(
+            e.line >= 5,
+            "located at the alias that crossed the limit: {e}"
+        );
     }
 
     #[test]
