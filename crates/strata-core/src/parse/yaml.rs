@@ -290,13 +290,13 @@ impl<'i> Builder<'_, 'i> {
             return match t.suffix.as_str() {
                 "str" => Ok(Value::Str(text.into())),
                 "int" => match plain_int(text) {
-                    Int::Int(i) => Ok(Value::Int(i)),
-                    Int::Overflow => Err(self.int_overflow(text, line, col)),
-                    Int::NotInt => Err(bad("integer")),
+                    IntScan::Fits(i) => Ok(Value::Int(i)),
+                    IntScan::Overflow => Err(self.int_overflow(text, line, col)),
+                    IntScan::NotInt => Err(bad("integer")),
                 },
                 "float" => plain_float(text)
                     .or_else(|| match plain_int(text) {
-                        Int::Int(i) => Some(i as f64),
+                        IntScan::Fits(i) => Some(i as f64),
                         _ => None,
                     })
                     .map(Value::Float)
@@ -318,9 +318,9 @@ impl<'i> Builder<'_, 'i> {
             "true" | "True" | "TRUE" => Value::Bool(true),
             "false" | "False" | "FALSE" => Value::Bool(false),
             _ => match plain_int(text) {
-                Int::Int(i) => Value::Int(i),
-                Int::Overflow => return Err(self.int_overflow(text, line, col)),
-                Int::NotInt => match plain_float(text) {
+                IntScan::Fits(i) => Value::Int(i),
+                IntScan::Overflow => return Err(self.int_overflow(text, line, col)),
+                IntScan::NotInt => match plain_float(text) {
                     Some(f) => Value::Float(f),
                     None => return self.cx.string(text, line, col),
                 },
@@ -330,20 +330,20 @@ impl<'i> Builder<'_, 'i> {
 }
 
 /// What a plain scalar is as an integer.
-enum Int {
-    Int(i64),
+enum IntScan {
+    Fits(i64),
     /// Integer syntax, but outside the 64-bit range.
     Overflow,
     NotInt,
 }
 
 /// YAML 1.2 core-schema integers: decimal, `0o` octal, `0x` hex.
-fn plain_int(s: &str) -> Int {
+fn plain_int(s: &str) -> IntScan {
     let radix_digits = |body: &str, radix: u32| {
         if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
-            Int::NotInt
+            IntScan::NotInt
         } else {
-            i64::from_str_radix(body, radix).map_or(Int::Overflow, Int::Int)
+            i64::from_str_radix(body, radix).map_or(IntScan::Overflow, IntScan::Fits)
         }
     };
     if let Some(h) = s.strip_prefix("0x") {
@@ -354,14 +354,14 @@ fn plain_int(s: &str) -> Int {
     }
     let b = s.as_bytes();
     let digits = match b.first() {
-        None => return Int::NotInt,
+        None => return IntScan::NotInt,
         Some(b'-' | b'+') => &b[1..],
         Some(_) => b,
     };
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Int::NotInt;
+        return IntScan::NotInt;
     }
-    s.parse().map_or(Int::Overflow, Int::Int)
+    s.parse().map_or(IntScan::Overflow, IntScan::Fits)
 }
 
 /// YAML 1.2 core-schema floats, plus integers too large for i64.
