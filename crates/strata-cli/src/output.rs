@@ -51,15 +51,14 @@ impl OutputFormat {
 pub fn render(value: &Value, format: OutputFormat) -> Result<String, CliError> {
     match format {
         OutputFormat::Json => {
-            if let Some((path, f)) = non_finite_float(value, &mut Vec::new()) {
-                return Err(CliError::Invalid(format!(
+            let mut s = strict_json(value).map_err(|_| {
+                let (path, f) = non_finite_float(value, &mut Vec::new()).unwrap_or_default();
+                CliError::Invalid(format!(
                     "JSON cannot represent the number {} at `{}`; use --format yaml or toml",
                     format_float(f),
                     segments_to_string(&path)
-                )));
-            }
-            let mut s = serde_json::to_string_pretty(value)
-                .map_err(|e| CliError::Invalid(format!("cannot render JSON: {e}")))?;
+                ))
+            })?;
             s.push('\n');
             Ok(s)
         }
@@ -96,7 +95,47 @@ pub fn render(value: &Value, format: OutputFormat) -> Result<String, CliError> {
     }
 }
 
-/// The first `.inf`, `-.inf` or `.nan` in `value` (JSON has none; serde_json would print `null`).
+/// Pretty JSON of `value`, failing (instead of printing `null`, as serde_json would) on
+/// `.inf`, `-.inf` and `.nan`, which JSON cannot represent.
+fn strict_json(value: &Value) -> Result<String, serde_json::Error> {
+    struct Strict<'a>(&'a Value);
+    impl serde::Serialize for Strict<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{Error, SerializeMap, SerializeSeq};
+            match self.0 {
+                Value::Float(f) if !f.is_finite() => Err(S::Error::custom("non-finite number")),
+                Value::List(items) => {
+                    let mut seq = s.serialize_seq(Some(items.len()))?;
+                    for item in items {
+                        seq.serialize_element(&Strict(&item.value))?;
+                    }
+                    seq.end()
+                }
+                Value::Map(m) => {
+                    let mut map = s.serialize_map(Some(m.len()))?;
+                    for (k, v) in m.iter() {
+                        map.serialize_entry(&**k, &Strict(&v.value))?;
+                    }
+                    map.end()
+                }
+                scalar => scalar.serialize(s),
+            }
+        }
+    }
+    serde_json::to_string_pretty(&Strict(value))
+}
+
+fn non_finite_error(eff: &strata_core::resolve::Effective) -> CliError {
+    let (path, f) = non_finite_float(&eff.root.value, &mut Vec::new()).unwrap_or_default();
+    CliError::Invalid(format!(
+        "JSON cannot represent the number {} at `{}:{}`; use --format yaml or toml",
+        format_float(f),
+        eff.service,
+        segments_to_string(&path)
+    ))
+}
+
+/// The first `.inf`, `-.inf` or `.nan` in `value`, with its path (for the error message).
 fn non_finite_float(value: &Value, path: &mut Vec<Segment>) -> Option<(Vec<Segment>, f64)> {
     match value {
         Value::Float(f) if !f.is_finite() => Some((path.clone(), *f)),
@@ -378,7 +417,6 @@ pub fn write_keyed(
     all: Vec<strata_core::resolve::Effective>,
     format: OutputFormat,
 ) -> Result<(), CliError> {
-    use serde::ser::{SerializeMap, Serializer as _};
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::BrokenPipe => CliError::BrokenPipe,
         _ => CliError::Io(format!("cannot write to stdout: {e}")),
@@ -389,26 +427,47 @@ pub fn write_keyed(
     };
     match format {
         OutputFormat::Json => {
-            // Refuse before printing anything: serde_json would print `null` for them.
-            for eff in &all {
-                if let Some((path, f)) = non_finite_float(&eff.root.value, &mut Vec::new()) {
-                    return Err(CliError::Invalid(format!(
-                        "JSON cannot represent the number {} at `{}:{}`; use --format yaml or toml",
-                        format_float(f),
-                        eff.service,
-                        segments_to_string(&path)
-                    )));
+            // Render the services in parallel (each as pretty JSON, indented one level),
+            // refusing numbers JSON cannot hold before anything is printed.
+            use rayon::prelude::*;
+            let render_one = |eff: &strata_core::resolve::Effective| -> Result<Vec<u8>, CliError> {
+                let text = strict_json(&eff.root.value).map_err(|_| non_finite_error(eff))?;
+                let mut part = serde_json::to_vec(&eff.service).map_err(json_err)?;
+                part.extend_from_slice(b": ");
+                for (i, line) in text.split('\n').enumerate() {
+                    if i > 0 {
+                        part.extend_from_slice(b"\n  ");
+                    }
+                    part.extend_from_slice(line.as_bytes());
                 }
+                Ok(part)
+            };
+            if all.is_empty() {
+                out.write_all(b"{}\n").map_err(io)?;
+            } else {
+                // Chunks keep the rendered text in memory small while using every core. A
+                // chunk is written only once all of it rendered, so an error in the first
+                // 64 services (every project of ordinary size) prints nothing on stdout.
+                let mut written = 0;
+                for chunk in all.chunks(64) {
+                    let parts = chunk
+                        .par_iter()
+                        .map(render_one)
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if written == 0 {
+                        out.write_all(b"{\n").map_err(io)?;
+                    }
+                    for part in parts {
+                        out.write_all(b"  ").map_err(io)?;
+                        out.write_all(&part).map_err(io)?;
+                        written += 1;
+                        out.write_all(if written < all.len() { b",\n" } else { b"\n" })
+                            .map_err(io)?;
+                    }
+                }
+                out.write_all(b"}\n").map_err(io)?;
             }
-            let mut ser = serde_json::Serializer::pretty(&mut *out);
-            let mut map = ser.serialize_map(Some(all.len())).map_err(json_err)?;
-            for eff in all {
-                map.serialize_entry(&eff.service, &eff.root.value)
-                    .map_err(json_err)?;
-                std::mem::forget(eff);
-            }
-            map.end().map_err(json_err)?;
-            out.write_all(b"\n").map_err(io)?;
+            std::mem::forget(all);
         }
         OutputFormat::Yaml => {
             for eff in all {

@@ -527,29 +527,52 @@ fn apply(root: &mut Node, values: Substitutions) {
     }
 }
 
-fn collect_templates(node: &Node, path: &mut Vec<Segment>, out: &mut Vec<Vec<Segment>>) {
-    match &node.value {
-        Value::Template(_) => out.push(path.clone()),
-        Value::Map(m) => {
-            for (k, v) in m.iter() {
-                if matches!(v.value, Value::Template(_) | Value::Map(_) | Value::List(_)) {
-                    path.push(Segment::Key(k.clone()));
-                    collect_templates(v, path, out);
-                    path.pop();
+/// A step of a path borrowed from the tree, so walking it allocates nothing.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The paths of every template leaf under `node`.
+fn collect_templates(node: &Node, prefix: &[Segment], out: &mut Vec<Vec<Segment>>) {
+    fn walk<'a>(
+        node: &'a Node,
+        steps: &mut Vec<Step<'a>>,
+        prefix: &[Segment],
+        out: &mut Vec<Vec<Segment>>,
+    ) {
+        match &node.value {
+            Value::Template(_) => {
+                let mut path = prefix.to_vec();
+                path.extend(steps.iter().map(|s| match s {
+                    Step::Key(k) => Segment::Key((*k).into()),
+                    Step::Index(i) => Segment::Index(*i),
+                }));
+                out.push(path);
+            }
+            Value::Map(m) => {
+                for (k, v) in m.iter() {
+                    if matches!(v.value, Value::Template(_) | Value::Map(_) | Value::List(_)) {
+                        steps.push(Step::Key(k));
+                        walk(v, steps, prefix, out);
+                        steps.pop();
+                    }
                 }
             }
-        }
-        Value::List(items) => {
-            for (i, v) in items.iter().enumerate() {
-                if matches!(v.value, Value::Template(_) | Value::Map(_) | Value::List(_)) {
-                    path.push(Segment::Index(i));
-                    collect_templates(v, path, out);
-                    path.pop();
+            Value::List(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    if matches!(v.value, Value::Template(_) | Value::Map(_) | Value::List(_)) {
+                        steps.push(Step::Index(i));
+                        walk(v, steps, prefix, out);
+                        steps.pop();
+                    }
                 }
             }
+            _ => {}
         }
-        _ => {}
     }
+    walk(node, &mut Vec::new(), prefix, out);
 }
 
 /// Evaluates placeholders with an explicit stack (for cycles) and a memo (so a value
@@ -592,7 +615,7 @@ impl<'s, 'p> Interp<'s, 'p> {
 
     fn evaluate_service(&mut self, idx: usize, tree: &Node) -> Result<Substitutions, ResolveError> {
         let mut paths = Vec::new();
-        collect_templates(tree, &mut Vec::new(), &mut paths);
+        collect_templates(tree, &[], &mut paths);
         paths
             .into_iter()
             .map(|p| {
@@ -776,7 +799,7 @@ impl<'s, 'p> Interp<'s, 'p> {
         };
         let mut value = node.clone();
         let mut inner = Vec::new();
-        collect_templates(&value, &mut Vec::new(), &mut inner);
+        collect_templates(&value, &[], &mut inner);
         for sub in inner {
             let mut full = r.segments.clone();
             full.extend(sub.iter().cloned());

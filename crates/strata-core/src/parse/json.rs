@@ -121,13 +121,18 @@ impl Reader<'_> {
                         let key = self.string()?;
                         self.expect(b':', "`:` after the key")?;
                         let mut v = self.value()?;
-                        if let Some(first) = map.get(key.as_str()) {
-                            return Err(self.cx.duplicate_key(&key, first.loc, kl, kc));
-                        }
                         if !v.value.is_scalar() {
                             v.loc = self.cx.loc(kl, kc);
                         }
-                        map.insert(key.into_boxed_str(), v);
+                        match map.entry(key.into_boxed_str()) {
+                            indexmap::map::Entry::Occupied(first) => {
+                                let loc = first.get().loc;
+                                return Err(self.cx.duplicate_key(first.key(), loc, kl, kc));
+                            }
+                            indexmap::map::Entry::Vacant(slot) => {
+                                slot.insert(v);
+                            }
+                        }
                         self.ws();
                         match self.b.get(self.i) {
                             Some(b',') => self.i += 1,

@@ -200,16 +200,20 @@ impl<'i> Builder<'_, 'i> {
                     };
                     let (vev, vspan) = self.next()?;
                     let value = self.node(vev, vspan)?;
-                    if let Some(first) = map.get(key.as_str()) {
-                        let first_loc = first.loc;
-                        return Err(self.cx.duplicate_key(&key, first_loc, kl, kc));
-                    }
                     // A key's node is located at the key, which is where users look.
                     let mut value = value;
                     if !value.value.is_scalar() || value.loc.line != kl {
                         value.loc = self.cx.loc(kl, kc);
                     }
-                    map.insert(key.into_boxed_str(), value);
+                    match map.entry(key.into_boxed_str()) {
+                        indexmap::map::Entry::Occupied(first) => {
+                            let loc = first.get().loc;
+                            return Err(self.cx.duplicate_key(first.key(), loc, kl, kc));
+                        }
+                        indexmap::map::Entry::Vacant(slot) => {
+                            slot.insert(value);
+                        }
+                    }
                 }
                 self.depth -= 1;
                 let node = Node::new(Value::Map(Box::new(map)), self.cx.loc(line, col));
