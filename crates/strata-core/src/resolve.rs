@@ -527,6 +527,21 @@ fn apply(root: &mut Node, values: Substitutions) {
     }
 }
 
+/// Dotted names of the variables in `vars` (maps are walked; lists and scalars are names).
+fn var_names(vars: &Map, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in vars.iter() {
+        let name = if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match &v.value {
+            Value::Map(m) if !m.is_empty() => var_names(m, &name, out),
+            _ => out.push(name),
+        }
+    }
+}
+
 /// A step of a path borrowed from the tree, so walking it allocates nothing.
 #[derive(Clone, Copy)]
 enum Step<'a> {
@@ -712,17 +727,17 @@ impl<'s, 'p> Interp<'s, 'p> {
             Part::Region => Value::Str(target.region.as_str().into()),
             Part::Service => Value::Str(self.service_name(idx).into()),
             Part::Var(segs) => {
-                let root = Node::new(
-                    Value::Map(Box::new(self.session.vars.clone())),
-                    Loc::default(),
-                );
-                match root.get(segs) {
+                let found = match segs.split_first() {
+                    Some((Segment::Key(k), rest)) => {
+                        self.session.vars.get(&**k).and_then(|n| n.get(rest))
+                    }
+                    _ => None,
+                };
+                match found {
                     Some(n) => n.value.clone(),
                     None => {
                         let mut known: Vec<String> = Vec::new();
-                        root.for_each_leaf(&mut Vec::new(), &mut |p, _| {
-                            known.push(segments_to_string(p))
-                        });
+                        var_names(&self.session.vars, "", &mut known);
                         return Err(self.diag(
                             DiagKind::UndefinedVariable,
                             loc,
