@@ -7,6 +7,7 @@
 mod json;
 mod toml;
 mod yaml;
+mod yaml_fast;
 
 use std::fmt;
 use std::sync::Arc;

@@ -18,6 +18,14 @@ const MAX_DEPTH: usize = super::MAX_DEPTH;
 const MAX_ALIAS_NODES: usize = 100_000;
 
 pub(super) fn parse(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
+    if let Some(node) = super::yaml_fast::try_parse(text, cx) {
+        return Ok(node);
+    }
+    parse_full(text, cx)
+}
+
+/// Reads any YAML document with saphyr-parser (the reference for the fast reader).
+pub(super) fn parse_full(text: &str, cx: &Ctx<'_>) -> Result<Node, ParseError> {
     let mut b = Builder {
         cx,
         parser: Parser::new_from_str(text),
@@ -334,7 +342,7 @@ impl<'i> Builder<'_, 'i> {
 }
 
 /// What a plain scalar is as an integer.
-enum IntScan {
+pub(super) enum IntScan {
     Fits(i64),
     /// Integer syntax, but outside the 64-bit range.
     Overflow,
@@ -342,7 +350,7 @@ enum IntScan {
 }
 
 /// YAML 1.2 core-schema integers: decimal, `0o` octal, `0x` hex.
-fn plain_int(s: &str) -> IntScan {
+pub(super) fn plain_int(s: &str) -> IntScan {
     let radix_digits = |body: &str, radix: u32| {
         if body.is_empty() || !body.chars().all(|c| c.is_digit(radix)) {
             IntScan::NotInt
@@ -369,7 +377,7 @@ fn plain_int(s: &str) -> IntScan {
 }
 
 /// YAML 1.2 core-schema floats, plus integers too large for i64.
-fn plain_float(s: &str) -> Option<f64> {
+pub(super) fn plain_float(s: &str) -> Option<f64> {
     match s {
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
