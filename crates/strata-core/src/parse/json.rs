@@ -124,15 +124,8 @@ impl Reader<'_> {
                         if !v.value.is_scalar() {
                             v.loc = self.cx.loc(kl, kc);
                         }
-                        match map.entry(key.into_boxed_str()) {
-                            indexmap::map::Entry::Occupied(first) => {
-                                let loc = first.get().loc;
-                                return Err(self.cx.duplicate_key(first.key(), loc, kl, kc));
-                            }
-                            indexmap::map::Entry::Vacant(slot) => {
-                                slot.insert(v);
-                            }
-                        }
+                        self.cx
+                            .insert_unique(&mut map, key.into_boxed_str(), v, kl, kc)?;
                         self.ws();
                         match self.b.get(self.i) {
                             Some(b',') => self.i += 1,

@@ -153,6 +153,26 @@ impl Ctx<'_> {
         Ok(Value::Str(s.into()))
     }
 
+    /// Inserts a key read at `line`:`col`, refusing a key the mapping already has.
+    pub fn insert_unique(
+        &self,
+        map: &mut crate::value::Map,
+        key: Box<str>,
+        value: Node,
+        line: u32,
+        col: u32,
+    ) -> Result<(), ParseError> {
+        match map.entry(key) {
+            indexmap::map::Entry::Occupied(first) => {
+                Err(self.duplicate_key(first.key(), first.get().loc, line, col))
+            }
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(value);
+                Ok(())
+            }
+        }
+    }
+
     pub fn duplicate_key(&self, key: &str, first: Loc, line: u32, col: u32) -> ParseError {
         let mut d = self.err_hint(
             line,

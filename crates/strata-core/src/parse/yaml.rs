@@ -213,15 +213,8 @@ impl<'i> Builder<'_, 'i> {
                     if !value.value.is_scalar() || value.loc.line != kl {
                         value.loc = self.cx.loc(kl, kc);
                     }
-                    match map.entry(key.into_boxed_str()) {
-                        indexmap::map::Entry::Occupied(first) => {
-                            let loc = first.get().loc;
-                            return Err(self.cx.duplicate_key(first.key(), loc, kl, kc));
-                        }
-                        indexmap::map::Entry::Vacant(slot) => {
-                            slot.insert(value);
-                        }
-                    }
+                    self.cx
+                        .insert_unique(&mut map, key.into_boxed_str(), value, kl, kc)?;
                 }
                 self.depth -= 1;
                 let node = Node::new(Value::Map(Box::new(map)), self.cx.loc(line, col));
