@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use strata_core::files::{ProjectSource, SourceError};
 
-/// Directories never part of a project's content.
-const SKIP_DIRS: [&str; 3] = [".git", ".strata", "target"];
+/// Directories never part of a project's content: git's own data (at any depth) and the
+/// local store at the root. (`target` is not skipped: `layers/target/...` is a hierarchy level.)
+const SKIP_DIRS: [&str; 2] = [".git", ".strata"];
 
 /// The files under a project directory.
 #[derive(Debug, Clone)]
@@ -92,7 +93,9 @@ impl ProjectSource for DirSource {
                 };
                 let ft = entry.file_type().map_err(|e| Self::err(&rel, &e))?;
                 if ft.is_dir() {
-                    if !SKIP_DIRS.contains(&name.as_str()) {
+                    let skip =
+                        name == ".git" || (dir.is_empty() && SKIP_DIRS.contains(&name.as_str()));
+                    if !skip {
                         stack.push(rel);
                     }
                 } else if ft.is_file() {
@@ -121,6 +124,10 @@ mod tests {
         std::fs::write(dir.join("strata.yaml"), "x").unwrap();
         std::fs::write(dir.join("layers/base/a.yaml"), "a: 1").unwrap();
         std::fs::write(dir.join(".git/HEAD"), "ref").unwrap();
+        std::fs::create_dir_all(dir.join("layers/target/prod/aws/r1")).unwrap();
+        std::fs::write(dir.join("layers/target/prod/aws/r1/a.yaml"), "a: 2").unwrap();
+        std::fs::create_dir_all(dir.join(".strata")).unwrap();
+        std::fs::write(dir.join(".strata/store.db"), "db").unwrap();
         let src = DirSource::new(&dir);
         assert_eq!(&*src.read("strata.yaml").unwrap().unwrap(), b"x");
         assert!(src.read("nope.yaml").unwrap().is_none());
@@ -130,7 +137,12 @@ mod tests {
         assert!(src.list_dir("layers/none").unwrap().is_empty());
         assert_eq!(
             src.list_all().unwrap(),
-            vec!["layers/base/a.yaml", "strata.yaml"]
+            vec![
+                "layers/base/a.yaml",
+                "layers/target/prod/aws/r1/a.yaml",
+                "strata.yaml"
+            ],
+            "the target level is content; .git and the local store are not"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }
