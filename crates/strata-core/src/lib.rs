@@ -32,4 +32,5 @@ pub mod parse;
 pub mod path;
 pub mod project;
 pub mod resolve;
+pub mod validate;
 pub mod value;

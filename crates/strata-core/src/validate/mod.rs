@@ -1,0 +1,4 @@
+//! Validation: JSON Schema, CEL cross-parameter rules, secrets, app-compatibility contracts
+//! and schema evolution, producing a [`report::Report`] that `strata check` renders.
+
+pub mod report;
