@@ -85,7 +85,9 @@ impl CliError {
     pub fn from_resolve(e: ResolveError, root: &Path) -> Self {
         match e {
             ResolveError::Invalid(d) => CliError::Invalid(relocate(&d, root)),
-            ResolveError::UnknownService { .. } | ResolveError::UnknownTarget { .. } => {
+            ResolveError::UnknownService { .. }
+            | ResolveError::UnknownTarget { .. }
+            | ResolveError::UnknownEnvironment { .. } => {
                 CliError::Usage(e.to_string())
             }
             ResolveError::Source(s) => unreadable(&s, root),

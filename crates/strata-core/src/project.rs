@@ -799,102 +799,37 @@ pub fn schema_merge_rules(
     path: &Arc<str>,
 ) -> Result<Vec<MergeRule>, Diagnostic> {
     let mut out = Vec::new();
-    let mut segs: Vec<String> = Vec::new();
-    walk_schema(service, schema, schema, &mut segs, &mut out, path, 0)?;
-    Ok(out)
-}
-
-fn walk_schema(
-    service: &str,
-    root: &Node,
-    node: &Node,
-    segs: &mut Vec<String>,
-    out: &mut Vec<MergeRule>,
-    path: &Arc<str>,
-    depth: usize,
-) -> Result<(), Diagnostic> {
-    let Value::Map(m) = &node.value else {
-        return Ok(());
-    };
-    if depth > 64 {
-        return Ok(());
-    }
-    let err = |loc: Loc, msg: String| {
-        Diagnostic::new(DiagKind::Project, path.clone(), loc.line, loc.col, msg)
-    };
-    if let Some(s) = m.get("x-strata-merge") {
-        let strategy = ListStrategy::from_node(s).map_err(|e| err(s.loc, e))?;
-        let mut glob_text = format!("{service}:");
-        for (i, seg) in segs.iter().enumerate() {
-            if seg.starts_with('[') || i == 0 {
-                glob_text.push_str(seg);
-            } else {
-                glob_text.push('.');
-                glob_text.push_str(seg);
+    let mut error = None;
+    crate::validate::schema::walk_schema(schema, &mut |pats, node| {
+        let Some(s) = node.value.as_map().and_then(|m| m.get("x-strata-merge")) else {
+            return;
+        };
+        let err = |msg: String| {
+            Diagnostic::new(DiagKind::Project, path.clone(), s.loc.line, s.loc.col, msg)
+        };
+        let glob_text = crate::validate::schema::pattern_glob(service, pats);
+        let rule = ListStrategy::from_node(s)
+            .map_err(err)
+            .and_then(|strategy| {
+                ParamGlob::parse(&glob_text)
+                    .map(|glob| MergeRule {
+                        glob,
+                        strategy,
+                        loc: s.loc,
+                    })
+                    .map_err(|e| err(e.to_string()))
+            });
+        match rule {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                error.get_or_insert(e);
             }
         }
-        let glob = ParamGlob::parse(&glob_text).map_err(|e| err(s.loc, e.to_string()))?;
-        out.push(MergeRule {
-            glob,
-            strategy,
-            loc: s.loc,
-        });
+    });
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
-    if let Some(Value::Str(r)) = m.get("$ref").map(|n| &n.value)
-        && let Some(ptr) = r.strip_prefix("#/")
-    {
-        let target = ptr.split('/').try_fold(root, |n, key| {
-            n.value
-                .as_map()
-                .and_then(|mm| mm.get(key.replace("~1", "/").replace("~0", "~").as_str()))
-        });
-        if let Some(t) = target {
-            walk_schema(service, root, t, segs, out, path, depth + 1)?;
-        }
-    }
-    if let Some(Value::Map(props)) = m.get("properties").map(|n| &n.value) {
-        for (k, v) in props.iter() {
-            let seg = if k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            {
-                k.to_string()
-            } else {
-                format!("[{k:?}]")
-            };
-            segs.push(seg);
-            walk_schema(service, root, v, segs, out, path, depth + 1)?;
-            segs.pop();
-        }
-    }
-    if let Some(items) = m.get("items") {
-        segs.push("[*]".into());
-        walk_schema(service, root, items, segs, out, path, depth + 1)?;
-        segs.pop();
-    }
-    for key in ["additionalProperties", "patternProperties"] {
-        if let Some(sub) = m.get(key) {
-            segs.push("*".into());
-            if key == "patternProperties" {
-                if let Value::Map(pp) = &sub.value {
-                    for v in pp.values() {
-                        walk_schema(service, root, v, segs, out, path, depth + 1)?;
-                    }
-                }
-            } else {
-                walk_schema(service, root, sub, segs, out, path, depth + 1)?;
-            }
-            segs.pop();
-        }
-    }
-    for key in ["allOf", "anyOf", "oneOf"] {
-        if let Some(Value::List(items)) = m.get(key).map(|n| &n.value) {
-            for item in items {
-                walk_schema(service, root, item, segs, out, path, depth + 1)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -62,6 +62,14 @@ pub enum ResolveError {
         /// Declared services.
         known: Vec<String>,
     },
+    /// The environment is not declared.
+    #[error("unknown environment `{name}`\n  hint: declared environments: {}", known.join(", "))]
+    UnknownEnvironment {
+        /// What was asked for.
+        name: String,
+        /// Declared environments.
+        known: Vec<String>,
+    },
     /// A file could not be read.
     #[error("cannot read the project: {0}")]
     Source(#[from] SourceError),
@@ -207,6 +215,12 @@ impl Project {
         &self.files
     }
 
+    /// Reads and parses a project file (`None` when it does not exist). `templates` parses
+    /// `${…}` placeholders (layer files) instead of keeping strings literal.
+    pub fn read_document(&self, path: &str, templates: bool) -> Result<Option<Node>, ResolveError> {
+        read_doc(&*self.source, &self.files, path, templates)
+    }
+
     /// The source the project was loaded from.
     pub fn source(&self) -> &Arc<dyn ProjectSource> {
         &self.source
@@ -268,7 +282,7 @@ impl Project {
         self.session(target, opts)?.resolve(service)
     }
 
-    fn service_index(&self, name: &str) -> Result<usize, ResolveError> {
+    pub(crate) fn service_index(&self, name: &str) -> Result<usize, ResolveError> {
         self.config
             .services
             .get_index_of(name)

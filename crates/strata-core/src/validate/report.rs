@@ -142,7 +142,11 @@ mod tests {
             param: Some("db.pool.max".into()),
             message: "too big".into(),
             hint: None,
-            location: Some(SourceLoc { path: "layers/base/checkout.yaml".into(), line: 3, col: 5 }),
+            location: Some(SourceLoc {
+                path: "layers/base/checkout.yaml".into(),
+                line: 3,
+                col: 5,
+            }),
         }
     }
 
@@ -164,7 +168,10 @@ mod tests {
         assert_eq!(r.count(Severity::Info), 1);
         assert_eq!(r.findings().count(), 2);
         assert_eq!(finding(Severity::Error).address(), "checkout:db.pool.max");
-        assert_eq!(finding(Severity::Error).location.unwrap().to_string(), "layers/base/checkout.yaml:3:5");
+        assert_eq!(
+            finding(Severity::Error).location.unwrap().to_string(),
+            "layers/base/checkout.yaml:3:5"
+        );
         assert!(Severity::Error > Severity::Warning);
     }
 }

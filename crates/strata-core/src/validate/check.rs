@@ -1,0 +1,563 @@
+//! `strata check` as a library call: resolve every selected target × service, validate it
+//! against its schema (JSON Schema, CEL, secrets), the app contracts asked for, and — with a
+//! base project — transition rules and schema evolution; return a [`Report`].
+//!
+//! Targets are processed one at a time (services in parallel), so memory stays bounded by
+//! one target's configurations however many targets a project has. Hooks are returned, not
+//! run: running commands is the caller's I/O.
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use super::cel::RuleEnv;
+use super::contract::{Contracts, Hook};
+use super::evolution::{Change, diff};
+use super::report::{Finding, Report, Severity, SourceLoc, Unit};
+use super::schema::{ServiceSchema, UnitInfo};
+use crate::error::Diagnostic;
+use crate::resolve::{Effective, Project, ResolveError, ResolveOptions};
+
+/// What to check.
+#[derive(Default)]
+pub struct CheckOptions<'a> {
+    /// Only these environments (empty: all).
+    pub envs: Vec<String>,
+    /// Only these targets (empty: all of the selected environments).
+    pub targets: Vec<String>,
+    /// Only these services (empty: all).
+    pub services: Vec<String>,
+    /// Application versions to check against their contracts: `(service, version)`.
+    pub apps: Vec<(String, semver::Version)>,
+    /// The previous version of the project, for transition rules and schema evolution.
+    pub base: Option<&'a Project>,
+}
+
+/// A hook the caller should run for one unit.
+#[derive(Debug, Clone)]
+pub struct PendingHook {
+    /// Index into [`Report::units`] where its finding belongs.
+    pub unit: usize,
+    /// `ENV/PROVIDER/REGION`.
+    pub target: String,
+    /// The service.
+    pub service: String,
+    /// What to run.
+    pub hook: Hook,
+    /// The effective configuration as JSON, for the hook's stdin.
+    pub input: String,
+}
+
+/// The result of a check: the report, and the hooks still to run.
+#[derive(Debug, Clone, Default)]
+pub struct CheckRun {
+    /// Findings so far.
+    pub report: Report,
+    /// Hooks of the contracts in use, one per unit and hook.
+    pub hooks: Vec<PendingHook>,
+}
+
+/// Each service's effective configuration for one target, or why it could not be built.
+type Resolved<'a> = Vec<(&'a str, Result<Effective, ResolveError>)>;
+
+/// A finding from a resolution error (the configuration could not even be built).
+fn resolve_finding(service: &str, target: &str, e: &ResolveError) -> Finding {
+    let (location, message, hint, kind) = match e {
+        ResolveError::Invalid(d) => {
+            let Diagnostic {
+                path,
+                line,
+                col,
+                message,
+                hint,
+                kind,
+            } = &**d;
+            (
+                Some(SourceLoc {
+                    path: path.to_string(),
+                    line: *line,
+                    col: *col,
+                }),
+                message.clone(),
+                hint.clone(),
+                format!("{kind:?}").to_lowercase(),
+            )
+        }
+        other => (None, other.to_string(), None, "source".to_string()),
+    };
+    Finding {
+        severity: Severity::Error,
+        rule: format!("resolve/{kind}"),
+        service: service.to_string(),
+        target: Some(target.to_string()),
+        param: None,
+        message,
+        hint,
+        location,
+    }
+}
+
+/// Runs a check. Usage mistakes (an unknown target, environment or service) are errors;
+/// everything about the configuration itself is a finding in the report.
+pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, ResolveError> {
+    let cfg = &project.config;
+    for env in &opts.envs {
+        if !cfg.environments.iter().any(|e| &e.name == env) {
+            return Err(ResolveError::UnknownEnvironment {
+                name: env.clone(),
+                known: cfg.environments.iter().map(|e| e.name.clone()).collect(),
+            });
+        }
+    }
+    let mut targets = Vec::new();
+    for t in &opts.targets {
+        let target = cfg.target(t).ok_or_else(|| ResolveError::UnknownTarget {
+            name: t.clone(),
+            known: cfg.targets.iter().map(ToString::to_string).collect(),
+        })?;
+        targets.push(target.clone());
+    }
+    if targets.is_empty() {
+        targets = cfg
+            .targets
+            .iter()
+            .filter(|t| opts.envs.is_empty() || opts.envs.contains(&t.env))
+            .cloned()
+            .collect();
+    } else if !opts.envs.is_empty() {
+        targets.retain(|t| opts.envs.contains(&t.env));
+    }
+    for s in opts.services.iter().chain(opts.apps.iter().map(|(s, _)| s)) {
+        project.service_index(s)?;
+    }
+    let services: Vec<&str> = cfg
+        .services
+        .keys()
+        .map(String::as_str)
+        .filter(|s| opts.services.is_empty() || opts.services.iter().any(|x| x == s))
+        .collect();
+
+    let mut run = CheckRun::default();
+
+    // Schemas, compiled once.
+    let mut schemas: BTreeMap<&str, ServiceSchema> = BTreeMap::new();
+    for &service in &services {
+        let Some(path) = cfg.services[service].schema.as_deref() else {
+            continue;
+        };
+        let Some(doc) = project.read_document(path, false)? else {
+            continue;
+        };
+        match ServiceSchema::compile(service, path.into(), doc) {
+            Ok(s) => {
+                schemas.insert(service, s);
+            }
+            Err(problems) => run.report.project.extend(problems),
+        }
+    }
+
+    // Contracts of the app versions asked for.
+    let mut contracts: BTreeMap<&str, (Contracts, &semver::Version)> = BTreeMap::new();
+    for (service, version) in &opts.apps {
+        let path = format!("contracts/{service}.yaml");
+        match project.read_document(&path, false)? {
+            None => run.report.project.push(Finding {
+                severity: Severity::Error,
+                rule: "contract/missing".into(),
+                service: service.clone(),
+                target: None,
+                param: None,
+                message: format!(
+                    "--app {service}={version} asks for a contract, but {path} does not exist"
+                ),
+                hint: Some(format!(
+                    "write {path} (see docs/validation.md), or drop --app {service}"
+                )),
+                location: None,
+            }),
+            Some(doc) => match Contracts::parse(service, path.into(), &doc) {
+                Ok(c) => {
+                    contracts.insert(service.as_str(), (c, version));
+                }
+                Err(problems) => run.report.project.extend(problems),
+            },
+        }
+    }
+
+    // Schema evolution against the base project.
+    let mut changes: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
+    if let Some(base) = opts.base {
+        for (&service, schema) in &schemas {
+            let Some(old_path) = base
+                .config
+                .services
+                .get(service)
+                .and_then(|d| d.schema.as_deref())
+            else {
+                continue;
+            };
+            let Some(old) = base.read_document(old_path, false)? else {
+                continue;
+            };
+            let old_path: std::sync::Arc<str> = format!("(base) {old_path}").into();
+            changes.insert(service, diff(&old_path, &old, &schema.path, &schema.root));
+        }
+    }
+    let wants_base = opts.base.is_some() && !schemas.is_empty();
+
+    for target in &targets {
+        let name = target.to_string();
+        let protected = cfg
+            .environments
+            .iter()
+            .any(|e| e.name == target.env && e.protected);
+        let one_by_one = || -> Result<Resolved<'_>, ResolveError> {
+            let session = project.session(&name, ResolveOptions::default())?;
+            Ok(services.iter().map(|s| (*s, session.resolve(s))).collect())
+        };
+        // Every service at once when all are checked (parallel, no copies); one by one when
+        // filtering, or to attribute resolution errors to their services.
+        let effs = if services.len() == cfg.services.len() {
+            match project
+                .session(&name, ResolveOptions::default())?
+                .resolve_all()
+            {
+                Ok(all) => services
+                    .iter()
+                    .copied()
+                    .zip(all.into_iter().map(Ok))
+                    .collect(),
+                Err(_) => one_by_one()?,
+            }
+        } else {
+            one_by_one()?
+        };
+        let base_effs: BTreeMap<String, Effective> = match opts.base {
+            Some(base) if wants_base && base.config.target(&name).is_some() => base
+                .session(&name, ResolveOptions::default())
+                .ok()
+                .and_then(|s| s.resolve_all().ok())
+                .map(|all| all.into_iter().map(|e| (e.service.clone(), e)).collect())
+                .unwrap_or_default(),
+            _ => BTreeMap::new(),
+        };
+        let first_unit = run.report.units.len();
+        let results: Vec<(Unit, Vec<(Hook, String)>)> = effs
+            .par_iter()
+            .map(|(service, eff)| {
+                let vars = RuleEnv {
+                    env: &target.env,
+                    provider: &target.provider,
+                    region: &target.region,
+                    service,
+                };
+                let info = UnitInfo {
+                    target: &name,
+                    vars,
+                };
+                let mut findings = Vec::new();
+                let mut hooks = Vec::new();
+                match eff {
+                    Err(e) => findings.push(resolve_finding(service, &name, e)),
+                    Ok(eff) => {
+                        if let Some(schema) = schemas.get(service) {
+                            let base = base_effs.get(*service).map(|b| &b.root);
+                            findings.extend(schema.check(&eff.root, base, info, project.files()));
+                        }
+                        if let Some((c, version)) = contracts.get(service) {
+                            findings.extend(c.check(version, &eff.root, info, project.files()));
+                            if let Some(contract) = c.for_version(version)
+                                && !contract.hooks.is_empty()
+                            {
+                                let input = eff.root.value.to_json().to_string();
+                                hooks.extend(
+                                    contract.hooks.iter().map(|h| (h.clone(), input.clone())),
+                                );
+                            }
+                        }
+                    }
+                }
+                let unit = Unit {
+                    target: name.clone(),
+                    env: target.env.clone(),
+                    provider: target.provider.clone(),
+                    service: service.to_string(),
+                    protected,
+                    findings,
+                };
+                (unit, hooks)
+            })
+            .collect();
+        for (i, (unit, hooks)) in results.into_iter().enumerate() {
+            for (hook, input) in hooks {
+                run.hooks.push(PendingHook {
+                    unit: first_unit + i,
+                    target: name.clone(),
+                    service: unit.service.clone(),
+                    hook,
+                    input,
+                });
+            }
+            run.report.units.push(unit);
+        }
+        for (service, eff) in &effs {
+            if let (Some(list), Ok(eff)) = (changes.get_mut(service), eff) {
+                for change in list.iter_mut() {
+                    change.observe(&name, &eff.root);
+                }
+            }
+        }
+    }
+    for (service, list) in &changes {
+        run.report
+            .project
+            .extend(list.iter().map(|c| c.finding(service)));
+    }
+    Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::MemorySource;
+    use std::sync::Arc;
+
+    const CONFIG: &str = "version: 1
+environments: [{name: dev}, {name: prod, protected: true}]
+providers: [aws]
+targets: [dev/aws/r1, prod/aws/r1]
+hierarchy: [base, \"env/{env}\"]
+services:
+  api: {schema: schemas/api.yaml}
+  worker: {}
+";
+
+    const SCHEMA: &str = "type: object
+properties:
+  replicas:
+    type: integer
+    minimum: 1
+    maximum: 10
+  password: {type: string, x-strata-secret: true}
+x-strata-validations:
+  - rule: \"env != 'prod' || self.replicas >= 3\"
+    message: prod runs at least 3 replicas
+    fieldPath: .replicas
+";
+
+    fn project(files: &[(&str, &str)]) -> Project {
+        let mut src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("schemas/api.yaml", SCHEMA);
+        for (p, c) in files {
+            src.insert(*p, *c);
+        }
+        Project::load(Arc::new(src)).unwrap()
+    }
+
+    fn rules(run: &CheckRun) -> Vec<(String, String, String)> {
+        run.report
+            .findings()
+            .map(|f| {
+                (
+                    f.rule.clone(),
+                    f.target.clone().unwrap_or_default(),
+                    f.location
+                        .as_ref()
+                        .map(|l| l.to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_project_passes_every_unit() {
+        let p = project(&[(
+            "layers/base/api.yaml",
+            "replicas: 3\npassword: \"ENC[AGE,x]\"\n",
+        )]);
+        let run = check(&p, &CheckOptions::default()).unwrap();
+        assert_eq!(run.report.units.len(), 4, "2 targets × 2 services");
+        assert!(!run.report.fails(Severity::Info), "{:?}", rules(&run));
+        assert!(
+            run.report
+                .units
+                .iter()
+                .any(|u| u.protected && u.env == "prod")
+        );
+    }
+
+    #[test]
+    fn findings_carry_target_and_layer_location() {
+        let p = project(&[
+            ("layers/base/api.yaml", "replicas: 2\npassword: plain\n"),
+            ("layers/env/dev/api.yaml", "replicas: 11\n"),
+        ]);
+        let run = check(&p, &CheckOptions::default()).unwrap();
+        let got = rules(&run);
+        assert!(
+            got.contains(&(
+                "schema/maximum".into(),
+                "dev/aws/r1".into(),
+                "layers/env/dev/api.yaml:1:11".into()
+            )),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                "cel".into(),
+                "prod/aws/r1".into(),
+                "layers/base/api.yaml:1:11".into()
+            )),
+            "{got:?}"
+        );
+        assert_eq!(
+            got.iter().filter(|g| g.0 == "secret/plaintext").count(),
+            2,
+            "{got:?}"
+        );
+        assert!(run.report.fails(Severity::Error));
+    }
+
+    #[test]
+    fn selection_by_env_target_and_service() {
+        let p = project(&[("layers/base/api.yaml", "replicas: 3\n")]);
+        let only_prod = CheckOptions {
+            envs: vec!["prod".into()],
+            ..Default::default()
+        };
+        assert_eq!(check(&p, &only_prod).unwrap().report.units.len(), 2);
+        let one = CheckOptions {
+            targets: vec!["dev/aws/r1".into()],
+            services: vec!["api".into()],
+            ..Default::default()
+        };
+        let run = check(&p, &one).unwrap();
+        assert_eq!(run.report.units.len(), 1);
+        assert_eq!(run.report.units[0].service, "api");
+        assert!(matches!(
+            check(
+                &p,
+                &CheckOptions {
+                    envs: vec!["qa".into()],
+                    ..Default::default()
+                }
+            ),
+            Err(ResolveError::UnknownEnvironment { .. })
+        ));
+        assert!(matches!(
+            check(
+                &p,
+                &CheckOptions {
+                    targets: vec!["x/y/z".into()],
+                    ..Default::default()
+                }
+            ),
+            Err(ResolveError::UnknownTarget { .. })
+        ));
+        assert!(matches!(
+            check(
+                &p,
+                &CheckOptions {
+                    services: vec!["nope".into()],
+                    ..Default::default()
+                }
+            ),
+            Err(ResolveError::UnknownService { .. })
+        ));
+    }
+
+    #[test]
+    fn resolution_errors_become_findings() {
+        let p = project(&[
+            ("layers/base/worker.yaml", "x: \"${vars.nope}\"\n"),
+            ("layers/base/api.yaml", "replicas: 3\n"),
+        ]);
+        let run = check(&p, &CheckOptions::default()).unwrap();
+        let got = rules(&run);
+        assert_eq!(
+            got.iter()
+                .filter(|g| g.0 == "resolve/undefinedvariable")
+                .count(),
+            2,
+            "{got:?}"
+        );
+        assert!(
+            got.iter().all(|g| g.0.starts_with("resolve/")),
+            "api still checked and clean: {got:?}"
+        );
+    }
+
+    #[test]
+    fn contracts_and_hooks() {
+        let p = project(&[
+            ("layers/base/api.yaml", "replicas: 3\n"),
+            (
+                "contracts/api.yaml",
+                "contracts:\n  - versions: \">=1\"\n    requires: [db.host]\n    hooks: [{command: [\"true\"]}]\n",
+            ),
+        ]);
+        let opts = CheckOptions {
+            apps: vec![("api".into(), semver::Version::new(1, 2, 0))],
+            ..Default::default()
+        };
+        let run = check(&p, &opts).unwrap();
+        assert_eq!(
+            run.report
+                .findings()
+                .filter(|f| f.rule == "contract/required")
+                .count(),
+            2
+        );
+        assert_eq!(run.hooks.len(), 2);
+        assert_eq!(run.report.units[run.hooks[0].unit].service, "api");
+        assert_eq!(run.hooks[0].input, "{\"replicas\":3}");
+        let missing = CheckOptions {
+            apps: vec![("worker".into(), semver::Version::new(1, 0, 0))],
+            ..Default::default()
+        };
+        let run = check(&p, &missing).unwrap();
+        assert_eq!(run.report.project[0].rule, "contract/missing");
+    }
+
+    #[test]
+    fn base_project_enables_transitions_and_evolution() {
+        let schema_v2 = SCHEMA.replace("maximum: 10", "maximum: 4").replace(
+            "x-strata-validations:\n",
+            "x-strata-validations:\n  - rule: \"self.replicas >= oldSelf.replicas / 2\"\n    message: replicas may not drop by more than half\n",
+        );
+        let base = project(&[("layers/base/api.yaml", "replicas: 8\n")]);
+        let mut src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("schemas/api.yaml", schema_v2);
+        src.insert("layers/base/api.yaml", "replicas: 3\n");
+        let new = Project::load(Arc::new(src)).unwrap();
+        let run = check(
+            &new,
+            &CheckOptions {
+                base: Some(&base),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let got = rules(&run);
+        assert_eq!(
+            got.iter().filter(|g| g.0 == "cel/transition").count(),
+            2,
+            "{got:?}"
+        );
+        let evo: Vec<_> = run
+            .report
+            .project
+            .iter()
+            .filter(|f| f.rule.starts_with("schema-evolution/"))
+            .collect();
+        assert_eq!(evo.len(), 1, "{evo:?}");
+        assert_eq!(
+            evo[0].severity,
+            Severity::Info,
+            "3 is within the new maximum of 4"
+        );
+    }
+}

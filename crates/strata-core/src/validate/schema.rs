@@ -1,0 +1,724 @@
+//! A service's schema, compiled once: JSON Schema 2020-12 (the `jsonschema` crate) plus the
+//! Strata annotations found on its nodes — `x-strata-validations` (CEL), `x-strata-secret`
+//! and `x-strata-merge` — located by the instance paths they apply to.
+
+use std::sync::Arc;
+
+use super::cel::{CelRule, Outcome, RuleEnv};
+use super::report::{Finding, Severity, SourceLoc};
+use crate::files::FileTable;
+use crate::path::{Segment, segments_to_string};
+use crate::value::{Loc, Node, Value};
+
+/// One step of the instance paths a schema node applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pat {
+    /// `properties.NAME`
+    Key(String),
+    /// `items`: every list item.
+    AnyIndex,
+    /// `additionalProperties` / `patternProperties`: every map value.
+    AnyKey,
+}
+
+/// Renders a pattern as glob text (`db.pool`, `sidecars[*].env`, `labels.*`).
+pub fn pattern_glob(service: &str, pats: &[Pat]) -> String {
+    let mut s = format!("{service}:");
+    for (i, p) in pats.iter().enumerate() {
+        match p {
+            Pat::Key(k)
+                if k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                if i > 0 {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Pat::Key(k) => s.push_str(&format!("[{k:?}]")),
+            Pat::AnyIndex => s.push_str("[*]"),
+            Pat::AnyKey => {
+                if i > 0 {
+                    s.push('.');
+                }
+                s.push('*');
+            }
+        }
+    }
+    s
+}
+
+/// Calls `f` for every schema node reachable through `properties`, `items`,
+/// `additionalProperties`, `patternProperties`, `allOf`/`anyOf`/`oneOf` and local `$ref`s,
+/// with the instance pattern it applies to.
+pub fn walk_schema<'a>(root: &'a Node, f: &mut dyn FnMut(&[Pat], &'a Node)) {
+    fn walk<'a>(
+        root: &'a Node,
+        node: &'a Node,
+        pats: &mut Vec<Pat>,
+        f: &mut dyn FnMut(&[Pat], &'a Node),
+        depth: usize,
+    ) {
+        let Value::Map(m) = &node.value else { return };
+        if depth > 64 {
+            return;
+        }
+        f(pats, node);
+        if let Some(Value::Str(r)) = m.get("$ref").map(|n| &n.value)
+            && let Some(ptr) = r.strip_prefix("#/")
+        {
+            let target = ptr.split('/').try_fold(root, |n, key| {
+                n.value
+                    .as_map()
+                    .and_then(|mm| mm.get(key.replace("~1", "/").replace("~0", "~").as_str()))
+            });
+            if let Some(t) = target {
+                walk(root, t, pats, f, depth + 1);
+            }
+        }
+        if let Some(Value::Map(props)) = m.get("properties").map(|n| &n.value) {
+            for (k, v) in props.iter() {
+                pats.push(Pat::Key(k.to_string()));
+                walk(root, v, pats, f, depth + 1);
+                pats.pop();
+            }
+        }
+        if let Some(items) = m.get("items") {
+            pats.push(Pat::AnyIndex);
+            walk(root, items, pats, f, depth + 1);
+            pats.pop();
+        }
+        if let Some(sub) = m.get("additionalProperties") {
+            pats.push(Pat::AnyKey);
+            walk(root, sub, pats, f, depth + 1);
+            pats.pop();
+        }
+        if let Some(Value::Map(pp)) = m.get("patternProperties").map(|n| &n.value) {
+            pats.push(Pat::AnyKey);
+            for v in pp.values() {
+                walk(root, v, pats, f, depth + 1);
+            }
+            pats.pop();
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(Value::List(items)) = m.get(key).map(|n| &n.value) {
+                for item in items {
+                    walk(root, item, pats, f, depth + 1);
+                }
+            }
+        }
+    }
+    walk(root, root, &mut Vec::new(), f, 0);
+}
+
+/// The nodes of `root` an instance pattern selects, with their concrete paths.
+pub fn select<'a>(root: &'a Node, pats: &[Pat]) -> Vec<(Vec<Segment>, &'a Node)> {
+    let mut out = Vec::new();
+    fn go<'a>(
+        node: &'a Node,
+        pats: &[Pat],
+        path: &mut Vec<Segment>,
+        out: &mut Vec<(Vec<Segment>, &'a Node)>,
+    ) {
+        let Some((first, rest)) = pats.split_first() else {
+            out.push((path.clone(), node));
+            return;
+        };
+        match (first, &node.value) {
+            (Pat::Key(k), Value::Map(m)) => {
+                if let Some(child) = m.get(k.as_str()) {
+                    path.push(Segment::Key(k.as_str().into()));
+                    go(child, rest, path, out);
+                    path.pop();
+                }
+            }
+            (Pat::AnyIndex, Value::List(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Segment::Index(i));
+                    go(item, rest, path, out);
+                    path.pop();
+                }
+            }
+            (Pat::AnyKey, Value::Map(m)) => {
+                for (k, child) in m.iter() {
+                    path.push(Segment::Key(k.clone()));
+                    go(child, rest, path, out);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    go(root, pats, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Where a target's configuration comes from, for rule variables and finding texts.
+#[derive(Debug, Clone, Copy)]
+pub struct UnitInfo<'a> {
+    /// `ENV/PROVIDER/REGION`.
+    pub target: &'a str,
+    /// Variables for CEL rules.
+    pub vars: RuleEnv<'a>,
+}
+
+/// A compiled service schema.
+pub struct ServiceSchema {
+    /// The service.
+    pub service: String,
+    /// Project-relative path of the schema file.
+    pub path: Arc<str>,
+    /// The schema document, with locations.
+    pub root: Node,
+    validator: jsonschema::Validator,
+    rules: Vec<(Vec<Pat>, CelRule)>,
+    secrets: Vec<Vec<Pat>>,
+}
+
+impl std::fmt::Debug for ServiceSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceSchema")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn schema_finding(
+    service: &str,
+    path: &Arc<str>,
+    loc: Loc,
+    message: String,
+    hint: &str,
+) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        rule: "schema/invalid".into(),
+        service: service.to_string(),
+        target: None,
+        param: None,
+        message,
+        hint: Some(hint.to_string()),
+        location: Some(SourceLoc {
+            path: path.to_string(),
+            line: loc.line,
+            col: loc.col,
+        }),
+    }
+}
+
+/// The schema node at a JSON pointer into the schema (for the line of a keyword).
+fn schema_node_at<'a>(root: &'a Node, pointer: &str) -> Option<&'a Node> {
+    let mut node = root;
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        node = match &node.value {
+            Value::Map(m) => m.get(token.as_str())?,
+            Value::List(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+impl ServiceSchema {
+    /// Compiles a schema document. Every problem (not a valid JSON Schema, a CEL rule that
+    /// does not compile, a malformed annotation) is a finding located in the schema file.
+    pub fn compile(
+        service: &str,
+        path: Arc<str>,
+        root: Node,
+    ) -> Result<ServiceSchema, Vec<Finding>> {
+        let mut problems = Vec::new();
+        let json = root.value.to_json();
+        let validator = match jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&json)
+        {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let pointer = e.schema_path().as_str().to_string();
+                let at = e.instance_path().as_str().to_string();
+                let loc = schema_node_at(&root, &at)
+                    .or_else(|| schema_node_at(&root, &pointer))
+                    .map_or(root.loc, |n| n.loc);
+                problems.push(schema_finding(
+                    service,
+                    &path,
+                    loc,
+                    format!("not a valid JSON Schema 2020-12: {e}"),
+                    "fix the schema; see https://json-schema.org/draft/2020-12",
+                ));
+                None
+            }
+        };
+        let mut rules = Vec::new();
+        let mut secrets = Vec::new();
+        walk_schema(&root, &mut |pats, node| {
+            let Some(m) = node.value.as_map() else { return };
+            if let Some(s) = m.get("x-strata-secret") {
+                match s.value {
+                    Value::Bool(true) => secrets.push(pats.to_vec()),
+                    Value::Bool(false) => {}
+                    _ => problems.push(schema_finding(
+                        service,
+                        &path,
+                        s.loc,
+                        "`x-strata-secret` must be true or false".into(),
+                        "write `x-strata-secret: true`",
+                    )),
+                }
+            }
+            let Some(list) = m.get("x-strata-validations") else {
+                return;
+            };
+            let Value::List(items) = &list.value else {
+                problems.push(schema_finding(
+                    service,
+                    &path,
+                    list.loc,
+                    "`x-strata-validations` must be a list".into(),
+                    "write `x-strata-validations: [{rule: \"self.min <= self.max\", message: \"…\"}]`",
+                ));
+                return;
+            };
+            for item in items {
+                match parse_rule(item) {
+                    Ok(rule) => rules.push((pats.to_vec(), rule)),
+                    Err((loc, message)) => problems.push(schema_finding(
+                        service,
+                        &path,
+                        loc,
+                        message,
+                        "rules are CEL expressions over `self` (this node), `env`, `provider`, `region`, `service`",
+                    )),
+                }
+            }
+        });
+        match validator {
+            Some(validator) if problems.is_empty() => Ok(ServiceSchema {
+                service: service.to_string(),
+                path,
+                root,
+                validator,
+                rules,
+                secrets,
+            }),
+            _ => Err(problems),
+        }
+    }
+
+    /// Checks one effective configuration. `base` is the same configuration in the base
+    /// project (for transition rules); `files` resolves the locations of `eff`'s nodes.
+    pub fn check(
+        &self,
+        eff: &Node,
+        base: Option<&Node>,
+        unit: UnitInfo<'_>,
+        files: &FileTable,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let secret_paths: Vec<Vec<Segment>> = self
+            .secrets
+            .iter()
+            .flat_map(|p| select(eff, p).into_iter().map(|(path, _)| path))
+            .collect();
+        let is_secret = |path: &[Segment]| secret_paths.iter().any(|s| path.starts_with(s));
+        let finding =
+            |rule: String, path: &[Segment], message: String, hint: Option<String>, loc: Loc| {
+                Finding {
+                    severity: Severity::Error,
+                    rule,
+                    service: self.service.clone(),
+                    target: Some(unit.target.to_string()),
+                    param: Some(segments_to_string(path)),
+                    message,
+                    hint,
+                    location: (loc.line > 0).then(|| SourceLoc {
+                        path: files.path(loc.file).to_string(),
+                        line: loc.line,
+                        col: loc.col,
+                    }),
+                }
+            };
+
+        // Secrets first: a plaintext secret is reported without its value.
+        for pats in &self.secrets {
+            for (path, node) in select(eff, pats) {
+                if !is_encrypted(&node.value) {
+                    out.push(finding(
+                        "secret/plaintext".into(),
+                        &path,
+                        format!("secret in plaintext: `{}:{}` must hold an encrypted ENC[…] value", self.service, segments_to_string(&path)),
+                        Some("replace the value with its ENC[…] ciphertext; never commit the plaintext".into()),
+                        node.loc,
+                    ));
+                }
+            }
+        }
+
+        // JSON Schema.
+        let json = eff.value.to_json();
+        for error in self.validator.iter_errors(&json) {
+            let mut path = instance_segments(eff, error.instance_path());
+            let keyword = error.kind().keyword().to_string();
+            let mut node = eff.get(&path);
+            if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+                error.kind()
+                && let Some(first) = unexpected.first()
+            {
+                path.push(Segment::Key(first.as_str().into()));
+                node = eff.get(&path).or(node);
+            }
+            if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
+                && let Some(name) = property.as_str()
+            {
+                path.push(Segment::Key(name.into()));
+            }
+            let secret = is_secret(&path);
+            if secret && node.is_some_and(|n| is_encrypted(&n.value)) {
+                // Constraints on a secret describe its plaintext; ciphertext cannot be checked.
+                continue;
+            }
+            let message = if secret {
+                error.masked().to_string()
+            } else {
+                error.to_string()
+            };
+            let schema_line = schema_node_at(&self.root, error.schema_path().as_str())
+                .map(|n| n.loc.line)
+                .unwrap_or(0);
+            let hint = format!(
+                "the rule is `{keyword}` at {}:{schema_line}; change the value in the layer, or the schema if the rule is wrong",
+                self.path
+            );
+            let loc = node.map_or(eff.loc, |n| n.loc);
+            out.push(finding(
+                format!("schema/{keyword}"),
+                &path,
+                message,
+                Some(hint),
+                loc,
+            ));
+        }
+
+        // CEL rules.
+        for (pats, rule) in &self.rules {
+            for (path, node) in select(eff, pats) {
+                let old = if rule.transition {
+                    match base.and_then(|b| b.get(&path)) {
+                        Some(o) => Some(&o.value),
+                        None => continue,
+                    }
+                } else {
+                    None
+                };
+                let outcome = rule.eval(&node.value, old, unit.vars);
+                if outcome == Outcome::Pass {
+                    continue;
+                }
+                let mut at = path.clone();
+                if let Some(fp) = &rule.field_path
+                    && let Ok(extra) = crate::path::parse_segments(fp.trim_start_matches('.'))
+                {
+                    at.extend(extra);
+                }
+                let loc = eff.get(&at).map_or(node.loc, |n| n.loc);
+                let (message, hint) = match outcome {
+                    Outcome::Fail => (
+                        rule.failure_message(),
+                        format!("rule `{}` at {}:{}", rule.source, self.path, rule.loc.line),
+                    ),
+                    Outcome::Error(e) => (
+                        format!("rule `{}` could not be evaluated: {e}", rule.source),
+                        format!(
+                            "fix the rule at {}:{} or the value it reads",
+                            self.path, rule.loc.line
+                        ),
+                    ),
+                    Outcome::Pass => unreachable!("skipped above"),
+                };
+                let id = if rule.transition {
+                    "cel/transition"
+                } else {
+                    "cel"
+                };
+                out.push(finding(id.into(), &at, message, Some(hint), loc));
+            }
+        }
+        out
+    }
+}
+
+/// Whether a value is an `ENC[…]` ciphertext.
+pub fn is_encrypted(v: &Value) -> bool {
+    matches!(v, Value::Str(s) if s.starts_with("ENC[") && s.ends_with(']'))
+}
+
+/// Reads one `{rule, message, fieldPath}` entry.
+pub(crate) fn parse_rule(item: &Node) -> Result<CelRule, (Loc, String)> {
+    let Some(m) = item.value.as_map() else {
+        return Err((item.loc, "a validation must be a map with a `rule`".into()));
+    };
+    for k in m.keys() {
+        if !matches!(&**k, "rule" | "message" | "fieldPath" | "reason") {
+            return Err((
+                m[k].loc,
+                format!(
+                    "unknown key `{k}` in a validation; known: rule, message, fieldPath, reason"
+                ),
+            ));
+        }
+    }
+    let text = |key: &str| -> Result<Option<String>, (Loc, String)> {
+        match m.get(key) {
+            None => Ok(None),
+            Some(Node {
+                value: Value::Str(s),
+                ..
+            }) => Ok(Some(s.to_string())),
+            Some(n) => Err((n.loc, format!("`{key}` must be a string"))),
+        }
+    };
+    let source = text("rule")?.ok_or((item.loc, "a validation needs a `rule`".to_string()))?;
+    let loc = m.get("rule").map_or(item.loc, |n| n.loc);
+    CelRule::compile(&source, text("message")?, text("fieldPath")?, loc)
+        .map_err(|e| (loc, format!("CEL rule `{source}` does not compile: {e}")))
+}
+
+/// Turns a JSON pointer into our path segments (numbers are indices where the tree has a list).
+fn instance_segments(root: &Node, location: &jsonschema::paths::Location) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut node = Some(root);
+    for seg in location.iter() {
+        let s = match seg {
+            jsonschema::paths::LocationSegment::Property(p) => match node.map(|n| &n.value) {
+                Some(Value::List(_)) => p
+                    .parse::<usize>()
+                    .map_or(Segment::Key(p.as_ref().into()), Segment::Index),
+                _ => Segment::Key(p.as_ref().into()),
+            },
+            jsonschema::paths::LocationSegment::Index(i) => Segment::Index(i),
+        };
+        node = node.and_then(|n| n.get(std::slice::from_ref(&s)));
+        out.push(s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Format, ParseOptions, parse_document};
+
+    fn doc(files: &FileTable, name: &str, text: &str) -> Node {
+        let id = files.intern(name);
+        parse_document(
+            &Arc::from(name),
+            id,
+            text.as_bytes(),
+            Format::Yaml,
+            ParseOptions { templates: false },
+        )
+        .unwrap()
+    }
+
+    const SCHEMA: &str = r#"type: object
+additionalProperties: false
+required: [db, replicas]
+properties:
+  replicas: {type: integer, minimum: 1, maximum: 50}
+  level: {enum: [debug, info, warn]}
+  db:
+    type: object
+    x-strata-validations:
+      - rule: "self.pool.min <= self.pool.max"
+        message: "pool.min must not exceed pool.max"
+        fieldPath: ".pool.min"
+    properties:
+      password: {type: string, x-strata-secret: true, minLength: 40}
+      pool:
+        type: object
+        properties:
+          min: {type: integer}
+          max: {type: integer}
+  sidecars:
+    type: array
+    items:
+      type: object
+      x-strata-validations:
+        - rule: "env != 'prod' || self.image.endsWith(':pinned')"
+          message: "prod sidecars use pinned images"
+"#;
+
+    const UNIT: UnitInfo<'static> = UnitInfo {
+        target: "prod/aws/us-east-1",
+        vars: RuleEnv {
+            env: "prod",
+            provider: "aws",
+            region: "us-east-1",
+            service: "svc",
+        },
+    };
+
+    fn check(config: &str) -> Vec<Finding> {
+        let files = FileTable::new();
+        let schema = ServiceSchema::compile(
+            "svc",
+            Arc::from("schemas/svc.yaml"),
+            doc(&files, "schemas/svc.yaml", SCHEMA),
+        )
+        .unwrap();
+        let eff = doc(&files, "layers/base/svc.yaml", config);
+        schema.check(&eff, None, UNIT, &files)
+    }
+
+    fn rules(f: &[Finding]) -> Vec<(String, String)> {
+        f.iter()
+            .map(|f| (f.rule.clone(), f.param.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_configuration_has_no_findings() {
+        let f = check(
+            "replicas: 3\ndb: {password: \"ENC[AGE,x]\", pool: {min: 1, max: 2}}\nsidecars: [{image: \"e:pinned\"}]\n",
+        );
+        assert!(f.is_empty(), "{f:#?}");
+    }
+
+    #[test]
+    fn each_rule_kind_is_reported_at_the_value() {
+        let f = check(
+            "replicas: 99\nlevel: trace\nextra: 1\ndb: {password: \"ENC[AGE,x]\", pool: {min: 5, max: 2}}\nsidecars: [{image: \"e:latest\"}]\n",
+        );
+        let mut got = rules(&f);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("cel".into(), "db.pool.min".into()),
+                ("cel".into(), "sidecars[0]".into()),
+                ("schema/additionalProperties".into(), "extra".into()),
+                ("schema/enum".into(), "level".into()),
+                ("schema/maximum".into(), "replicas".into()),
+            ]
+        );
+        let max = f.iter().find(|x| x.rule == "schema/maximum").unwrap();
+        assert_eq!(
+            max.location.as_ref().unwrap().to_string(),
+            "layers/base/svc.yaml:1:11"
+        );
+        assert!(
+            max.hint.as_ref().unwrap().contains("schemas/svc.yaml:5"),
+            "{max:?}"
+        );
+        let cel = f
+            .iter()
+            .find(|x| x.param.as_deref() == Some("db.pool.min"))
+            .unwrap();
+        assert_eq!(cel.message, "pool.min must not exceed pool.max");
+        assert_eq!(cel.location.as_ref().unwrap().line, 4);
+        let extra = f
+            .iter()
+            .find(|x| x.rule == "schema/additionalProperties")
+            .unwrap();
+        assert_eq!(extra.location.as_ref().unwrap().line, 3);
+    }
+
+    #[test]
+    fn required_points_at_the_missing_key() {
+        let f = check("replicas: 1\n");
+        assert_eq!(rules(&f), vec![("schema/required".into(), "db".into())]);
+    }
+
+    #[test]
+    fn secrets_in_plaintext_are_reported_without_their_value() {
+        let f =
+            check("replicas: 3\ndb: {password: hunter2-is-my-password, pool: {min: 1, max: 2}}\n");
+        let got = rules(&f);
+        assert!(
+            got.contains(&("secret/plaintext".into(), "db.password".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("schema/minLength".into(), "db.password".into())),
+            "{got:?}"
+        );
+        for finding in &f {
+            assert!(!finding.message.contains("hunter2"), "{}", finding.message);
+        }
+    }
+
+    #[test]
+    fn broken_schemas_are_located() {
+        let files = FileTable::new();
+        let bad = "type: object\nproperties:\n  a:\n    x-strata-validations:\n      - rule: \"self.a <\"\n";
+        let e = ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad))
+            .unwrap_err();
+        assert_eq!(e[0].location.as_ref().unwrap().line, 5);
+        assert!(
+            e[0].message.contains("does not compile"),
+            "{}",
+            e[0].message
+        );
+        let bad = "type: object\nproperties:\n  a: {type: 12}\n";
+        let e = ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad))
+            .unwrap_err();
+        assert!(
+            e[0].message.contains("not a valid JSON Schema"),
+            "{}",
+            e[0].message
+        );
+        let bad = "x-strata-validations: {rule: x}\n";
+        assert!(
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err()
+        );
+        let bad = "x-strata-validations: [{rule: \"true\", bogus: 1}]\n";
+        assert!(
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err()
+        );
+        let bad = "x-strata-secret: yes\n";
+        assert!(
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err()
+        );
+    }
+
+    #[test]
+    fn transition_rules_need_a_base() {
+        let files = FileTable::new();
+        let schema_text = "type: object\nx-strata-validations:\n  - rule: \"self.max >= oldSelf.max / 2\"\n    message: halved\n";
+        let schema = ServiceSchema::compile(
+            "svc",
+            Arc::from("s.yaml"),
+            doc(&files, "s.yaml", schema_text),
+        )
+        .unwrap();
+        let new = doc(&files, "n.yaml", "max: 10\n");
+        let old = doc(&files, "o.yaml", "max: 30\n");
+        assert!(schema.check(&new, None, UNIT, &files).is_empty());
+        let f = schema.check(&new, Some(&old), UNIT, &files);
+        assert_eq!(rules(&f), vec![("cel/transition".into(), "".into())]);
+    }
+
+    #[test]
+    fn patterns_select_and_print() {
+        let files = FileTable::new();
+        let n = doc(&files, "x", "a: {x: [1, 2], y: [3]}\n");
+        let sel = select(&n, &[Pat::Key("a".into()), Pat::AnyKey, Pat::AnyIndex]);
+        assert_eq!(sel.len(), 3);
+        assert_eq!(segments_to_string(&sel[2].0), "a.y[0]");
+        assert_eq!(
+            pattern_glob(
+                "s",
+                &[
+                    Pat::Key("a".into()),
+                    Pat::AnyIndex,
+                    Pat::AnyKey,
+                    Pat::Key("b.c".into())
+                ]
+            ),
+            "s:a[*].*[\"b.c\"]"
+        );
+    }
+}
