@@ -20,6 +20,8 @@ pub enum CliError {
     Io(String),
     /// Whoever read stdout closed it early (`strata resolve … | head`): stop quietly, exit 0.
     BrokenPipe,
+    /// A check found problems at or above `--fail-on`; the report already says which (exit 1).
+    Findings,
 }
 
 impl CliError {
@@ -27,7 +29,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::BrokenPipe => 0,
-            CliError::Invalid(_) => 1,
+            CliError::Invalid(_) | CliError::Findings => 1,
             CliError::Usage(_) | CliError::Io(_) => 2,
         }
     }
@@ -43,6 +45,7 @@ impl fmt::Display for CliError {
         match self {
             CliError::Invalid(m) | CliError::Usage(m) | CliError::Io(m) => f.write_str(m),
             CliError::BrokenPipe => f.write_str("stdout was closed"),
+            CliError::Findings => f.write_str("the check found problems"),
         }
     }
 }
@@ -87,9 +90,7 @@ impl CliError {
             ResolveError::Invalid(d) => CliError::Invalid(relocate(&d, root)),
             ResolveError::UnknownService { .. }
             | ResolveError::UnknownTarget { .. }
-            | ResolveError::UnknownEnvironment { .. } => {
-                CliError::Usage(e.to_string())
-            }
+            | ResolveError::UnknownEnvironment { .. } => CliError::Usage(e.to_string()),
             ResolveError::Source(s) => unreadable(&s, root),
         }
     }

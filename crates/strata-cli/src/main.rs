@@ -4,7 +4,9 @@
 mod commands;
 mod error;
 mod fs_source;
+mod hooks;
 mod output;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +85,28 @@ enum Command {
     /// Example: strata gen --services 100 --params 100 --out /tmp/p10k
     #[command(verbatim_doc_comment)]
     Gen(commands::gen_cmd::GenArgs),
+
+    /// Validate configurations: the pipeline gate.
+    ///
+    /// Every effective configuration of the selected targets × services is checked against
+    /// its schema (JSON Schema 2020-12, CEL rules in x-strata-validations, x-strata-secret),
+    /// against app contracts (--app), and with --schema-base against the previous project
+    /// (breaking schema changes, oldSelf transition rules).
+    ///
+    /// Exit 0 when nothing at or above --fail-on is found, 1 when something is, 2 on usage
+    /// or I/O errors.
+    ///
+    /// Examples:
+    ///   strata check
+    ///   strata check --env prod --format sarif --output strata.sarif
+    ///   strata check --app checkout=4.18.2 --format markdown
+    ///   strata check --schema-base ../main --fail-on warning
+    #[command(verbatim_doc_comment)]
+    Check(commands::check::CheckArgs),
+
+    /// Work with schemas (`strata schema diff OLD NEW`).
+    #[command(subcommand)]
+    Schema(commands::schema::SchemaCommand),
 }
 
 fn main() -> ExitCode {
@@ -99,9 +123,12 @@ fn main() -> ExitCode {
         Command::Services(args) => commands::list::services(&cli.project, args),
         Command::Init(args) => commands::init::run(args),
         Command::Gen(args) => commands::gen_cmd::run(args),
+        Command::Check(args) => commands::check::run(&cli.project, args),
+        Command::Schema(cmd) => commands::schema::run(&cli.project, cmd),
     };
     match result {
         Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(CliError::Findings) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)

@@ -97,7 +97,11 @@ pub struct Project {
     /// The validated `strata.yaml`.
     pub config: ProjectConfig,
     files: FileTable,
-    schema_rules: FxHashMap<String, Vec<MergeRule>>,
+    /// Per service, the list strategies its schema declares (`x-strata-merge`), read on
+    /// first use: a project's schemas can be large and most resolutions need few of them.
+    schema_rules: Vec<OnceLock<Result<Vec<MergeRule>, ResolveError>>>,
+    /// `strata.yaml` as parsed, to locate errors about what it declares.
+    strata_yaml: Node,
     content_hash: OnceLock<Result<ContentHash, SourceError>>,
 }
 
@@ -170,42 +174,15 @@ impl Project {
             })?;
         let config = ProjectConfig::from_node(&root, Arc::from(PROJECT_FILE))
             .map_err(|d| ProjectError::Invalid(Box::new(d)))?;
-        let mut schema_rules = FxHashMap::default();
-        for def in config.services.values() {
-            let Some(schema_path) = &def.schema else {
-                continue;
-            };
-            let node = read_doc(&*source, &files, schema_path, false)
-                .map_err(invalid)?
-                .ok_or_else(|| {
-                    let loc = schema_loc(&root, &def.name);
-                    ProjectError::Invalid(Box::new(
-                        Diagnostic::new(
-                            DiagKind::Project,
-                            Arc::from(PROJECT_FILE),
-                            loc.line,
-                            loc.col,
-                            format!(
-                                "service `{}` names schema `{schema_path}`, which does not exist",
-                                def.name
-                            ),
-                        )
-                        .with_hint(
-                            "create the file or fix the path (it is relative to the project root)",
-                        ),
-                    ))
-                })?;
-            let rules = schema_merge_rules(&def.name, &node, &Arc::from(schema_path.as_str()))
-                .map_err(|d| ProjectError::Invalid(Box::new(d)))?;
-            if !rules.is_empty() {
-                schema_rules.insert(def.name.clone(), rules);
-            }
-        }
+        let schema_rules = (0..config.services.len())
+            .map(|_| OnceLock::new())
+            .collect();
         Ok(Project {
             source,
             config,
             files,
             schema_rules,
+            strata_yaml: root,
             content_hash: OnceLock::new(),
         })
     }
@@ -280,6 +257,50 @@ impl Project {
         opts: ResolveOptions,
     ) -> Result<Effective, ResolveError> {
         self.session(target, opts)?.resolve(service)
+    }
+
+    /// The list strategies declared in service `idx`'s schema (read once).
+    fn merge_rules(&self, idx: usize) -> Result<&[MergeRule], ResolveError> {
+        let cell = self
+            .schema_rules
+            .get(idx)
+            .ok_or_else(|| ResolveError::UnknownService {
+                name: format!("#{idx}"),
+                known: Vec::new(),
+            })?;
+        cell.get_or_init(|| {
+            let Some((name, def)) = self.config.services.get_index(idx) else {
+                return Ok(Vec::new());
+            };
+            let Some(schema_path) = &def.schema else {
+                return Ok(Vec::new());
+            };
+            let Some(bytes) = self.source.read(schema_path)? else {
+                let loc = schema_loc(&self.strata_yaml, name);
+                return Err(Diagnostic::new(
+                    DiagKind::Project,
+                    Arc::from(PROJECT_FILE),
+                    loc.line,
+                    loc.col,
+                    format!("service `{name}` names schema `{schema_path}`, which does not exist"),
+                )
+                .with_hint("create the file or fix the path (it is relative to the project root)")
+                .into());
+            };
+            // Most schemas declare no list strategy: skip parsing them for resolution.
+            if memchr::memmem::find(&bytes, b"x-strata-merge").is_none() {
+                return Ok(Vec::new());
+            }
+            let id = self.files.intern(schema_path);
+            let path: Arc<str> = Arc::from(schema_path.as_str());
+            let format = Format::from_path(schema_path).unwrap_or(Format::Yaml);
+            let node =
+                parse_document(&path, id, &bytes, format, ParseOptions { templates: false })?;
+            Ok(schema_merge_rules(name, &node, &path)?)
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(Clone::clone)
     }
 
     pub(crate) fn service_index(&self, name: &str) -> Result<usize, ResolveError> {
@@ -411,10 +432,7 @@ impl<'p> TargetSession<'p> {
                 known: Vec::new(),
             });
         };
-        let schema_rules = project
-            .schema_rules
-            .get(name)
-            .map_or(&[][..], Vec::as_slice);
+        let schema_rules = project.merge_rules(idx)?;
         let mut merger = Merger::new(
             name,
             &self.target.provider,
@@ -1198,12 +1216,19 @@ vars:
             "strata.yaml",
             CONFIG.replace("a: {}", "a: {schema: schemas/a.yaml}"),
         );
-        let e = Project::load(Arc::new(src)).unwrap_err();
-        let ProjectError::Invalid(d) = e else {
-            panic!()
-        };
-        assert_eq!(d.line, 12);
+        // Schemas are read when first needed: resolving `a` reports the missing file at the
+        // line of strata.yaml that names it; `b` is unaffected.
+        let p = Project::load(Arc::new(src)).unwrap();
+        let d = diag(
+            p.resolve("a", "dev/aws/us-east-1", ResolveOptions::default())
+                .unwrap_err(),
+        );
+        assert_eq!((&*d.path, d.line), ("strata.yaml", 12));
         assert!(d.message.contains("schemas/a.yaml"));
+        assert!(
+            p.resolve("b", "dev/aws/us-east-1", ResolveOptions::default())
+                .is_ok()
+        );
     }
 
     #[test]

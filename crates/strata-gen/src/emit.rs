@@ -36,7 +36,8 @@ pub(crate) fn quoted(buf: &mut String, s: &str) {
     buf.push('"');
 }
 
-fn scalar(buf: &mut String, v: &Scalar) {
+/// Appends a scalar as a JSON/YAML value (floats always with two decimals).
+pub(crate) fn scalar(buf: &mut String, v: &Scalar) {
     match v {
         Scalar::Int(i) => {
             let _ = write!(buf, "{i}");

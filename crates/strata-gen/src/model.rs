@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use crate::emit;
 use crate::rng::Rng;
 
 /// A map key: a vocabulary stem plus a disambiguating suffix (`pool`, `pool_2`…).
@@ -17,6 +18,11 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// The vocabulary stem, without the `_N` suffix.
+    pub(crate) fn stem(self) -> &'static str {
+        self.stem
+    }
+
     pub(crate) fn write(self, buf: &mut String) {
         buf.push_str(self.stem);
         if self.n > 0 {
@@ -57,7 +63,8 @@ pub(crate) enum StrGen {
     Origin,
 }
 
-const WORDS: &[&str] = &[
+/// Words of generated hosts, idents and origins (lowercase ASCII letters).
+pub(crate) const WORDS: &[&str] = &[
     "alpha", "amber", "aspen", "birch", "cedar", "coral", "delta", "ember", "falcon", "fjord",
     "garnet", "harbor", "indigo", "juniper", "kestrel", "lagoon", "maple", "nimbus", "onyx",
     "orchid", "pine", "quartz", "raven", "sable", "summit", "tundra", "umber", "violet", "willow",
@@ -91,6 +98,76 @@ impl StrGen {
             StrGen::Origin => format!("https://{}.example.com", rng.pick(WORDS)),
         }
     }
+}
+
+impl ValueGen {
+    /// Writes the body of a flow-style JSON Schema mapping (no braces) that
+    /// every value of [`ValueGen::sample`] satisfies, e.g.
+    /// `type: integer, minimum: 1024, maximum: 65535`. Keep in sync with
+    /// `sample`.
+    pub(crate) fn write_schema(self, buf: &mut String) {
+        let (min_word, max_word) = word_len_bounds();
+        match self {
+            ValueGen::Int(lo, hi) => {
+                let _ = write!(buf, "type: integer, minimum: {lo}, maximum: {hi}");
+            }
+            ValueGen::Float(lo, hi) => {
+                buf.push_str("type: number, minimum: ");
+                emit::scalar(buf, &Scalar::Float(lo));
+                buf.push_str(", maximum: ");
+                emit::scalar(buf, &Scalar::Float(hi));
+            }
+            ValueGen::Bool => buf.push_str("type: boolean"),
+            ValueGen::Str(StrGen::Choice(options)) => {
+                buf.push_str("type: string, enum: [");
+                for (i, o) in options.iter().enumerate() {
+                    if i > 0 {
+                        buf.push_str(", ");
+                    }
+                    emit::quoted(buf, o);
+                }
+                buf.push(']');
+            }
+            ValueGen::Str(StrGen::Host) => {
+                // WORD-N.internal, N in 1..=99.
+                let _ = write!(
+                    buf,
+                    "type: string, minLength: {}, maxLength: {}, pattern: ",
+                    min_word + 11,
+                    max_word + 12
+                );
+                emit::quoted(buf, r"^[a-z]+-[1-9][0-9]?\.internal$");
+            }
+            ValueGen::Str(StrGen::Path) => {
+                buf.push_str("type: string, pattern: ");
+                emit::quoted(buf, "^/api/v[1-4]/[a-z]+$");
+            }
+            ValueGen::Str(StrGen::Version) => {
+                buf.push_str("type: string, maxLength: 7, pattern: ");
+                emit::quoted(buf, r"^[0-9]\.[0-9]{1,2}\.[0-9]{1,2}$");
+            }
+            ValueGen::Str(StrGen::Ident) => {
+                let _ = write!(
+                    buf,
+                    "type: string, minLength: {}, maxLength: {}, pattern: ",
+                    min_word + 5,
+                    max_word + 5
+                );
+                emit::quoted(buf, "^[a-z]+-[0-9a-f]{4}$");
+            }
+            ValueGen::Str(StrGen::Origin) => {
+                buf.push_str("type: string, pattern: ");
+                emit::quoted(buf, r"^https://[a-z]+\.example\.com$");
+            }
+        }
+    }
+}
+
+/// Shortest and longest entry of [`WORDS`], in bytes (= characters).
+fn word_len_bounds() -> (usize, usize) {
+    WORDS.iter().fold((usize::MAX, 0), |(lo, hi), w| {
+        (lo.min(w.len()), hi.max(w.len()))
+    })
 }
 
 /// A leaf name with the generator of its values.
@@ -223,6 +300,12 @@ const STR_LEAVES: &[LeafSpec] = &[
     ),
 ];
 
+/// Length bounds (inclusive) of generated lists of scalars; overrides keep the length.
+pub(crate) const SCALAR_LIST_LEN: (usize, usize) = (2, 4);
+
+/// Most items in a generated list of maps (at least one).
+pub(crate) const MAP_LIST_MAX_ITEMS: usize = 3;
+
 /// Lists of scalars: the spec gives the element generator.
 const LIST_LEAVES: &[LeafSpec] = &[
     leaf("hosts", ValueGen::Str(StrGen::Host)),
@@ -296,6 +379,10 @@ const LIST_ITEM_REF_STEM: &str = "upstream_item";
 pub(crate) enum Node {
     Map(Vec<(Key, Node)>),
     List(Vec<Node>),
+    /// A scalar and how its values are drawn in every layer. A string holding
+    /// `${` is an interpolation or a reference (generated values never contain
+    /// `${`): for a standalone `${ref:…}` the generator is the referenced
+    /// leaf's; for other templates it is meaningless.
     Leaf(Scalar, ValueGen),
 }
 
@@ -335,8 +422,9 @@ pub(crate) struct Service {
 }
 
 /// Leaves that later services may reference: their path (`a.b.c` or
-/// `a.b.list[1]`) and a key stem for a standalone reference to them.
-pub(crate) type RefTargets = Vec<(String, &'static str)>;
+/// `a.b.list[1]`), a key stem for a standalone reference to them, and the
+/// generator of their values (in every layer).
+pub(crate) type RefTargets = Vec<(String, &'static str, ValueGen)>;
 
 /// Maximum number of reference targets remembered per service.
 const MAX_REF_TARGETS: usize = 8;
@@ -432,7 +520,7 @@ impl Builder<'_> {
             let roll = self.rng.below(100);
             if free && depth <= 4 && rem >= 4 && roll < 2 {
                 let (name, fields) = *self.rng.pick(LIST_MAP_LEAVES);
-                let max_items = (rem / fields.len()).min(3);
+                let max_items = (rem / fields.len()).min(MAP_LIST_MAX_ITEMS);
                 let items = self.rng.range_usize(1, max_items);
                 let list = (0..items)
                     .map(|_| {
@@ -449,9 +537,11 @@ impl Builder<'_> {
                     .collect();
                 out.push((names.key(name), Node::List(list)));
                 rem -= items * fields.len();
-            } else if free && rem >= 2 && roll < 10 {
+            } else if free && rem >= SCALAR_LIST_LEN.0 && roll < 10 {
                 let spec = self.rng.pick(LIST_LEAVES);
-                let len = self.rng.range_usize(2, rem.min(4));
+                let len = self
+                    .rng
+                    .range_usize(SCALAR_LIST_LEN.0, rem.min(SCALAR_LIST_LEN.1));
                 let list = (0..len)
                     .map(|_| Node::Leaf(spec.value.sample(self.rng), spec.value))
                     .collect();
@@ -621,7 +711,7 @@ impl Service {
                     continue; // cannot happen when params > 0; stay plain
                 }
                 self.units[slot].role = Role::Ref;
-                let (path, target_stem) = rng.pick(&lower[target_svc]);
+                let (path, target_stem, target_gen) = rng.pick(&lower[target_svc]);
                 let reference = format!("${{ref:{}:{}}}", service_name(target_svc), path);
                 // Alternate the first ref's style by service so both appear.
                 let standalone = if n == 0 {
@@ -630,6 +720,11 @@ impl Service {
                     rng.chance(3, 5)
                 };
                 if standalone {
+                    // A standalone reference resolves to the target's value
+                    // itself: record how those values are drawn (for schemas).
+                    if let Node::Leaf(_, g) = self.node_mut(slot) {
+                        *g = *target_gen;
+                    }
                     (*target_stem, reference)
                 } else {
                     match rng.below(3) {
@@ -693,11 +788,13 @@ impl Service {
                 let unit = &self.units[self.plain[p as usize] as usize];
                 let mut path = self.dotted(unit);
                 match unit.kind {
-                    UnitKind::List(_, len) => {
+                    UnitKind::List(g, len) => {
                         let _ = write!(path, "[{}]", rng.below(u64::from(len)));
-                        (path, LIST_ITEM_REF_STEM)
+                        (path, LIST_ITEM_REF_STEM, g)
                     }
-                    UnitKind::Scalar(_) => (path, self.keys(unit).last().expect("non-empty").stem),
+                    UnitKind::Scalar(g) => {
+                        (path, self.keys(unit).last().expect("non-empty").stem, g)
+                    }
                 }
             })
             .collect()

@@ -25,7 +25,7 @@ fn text(f: &GenFile) -> &str {
 fn parse_json_layers(files: &[GenFile]) -> BTreeMap<String, Value> {
     files
         .iter()
-        .filter(|f| f.path != "strata.yaml")
+        .filter(|f| f.path.starts_with("layers/"))
         .map(|f| {
             let v: Value = serde_json::from_slice(&f.contents)
                 .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}\n{}", f.path, text(f)));
@@ -252,8 +252,19 @@ fn yaml_and_json_carry_the_same_data() {
     assert_eq!(yaml.len(), json.len());
     // strata.yaml is YAML either way; only its header comment names the format.
     assert_eq!(yaml_to_value(text(&yaml[0])), yaml_to_value(text(&json[0])));
+    // Schemas do not depend on the layer format.
+    let json_schemas: Vec<&GenFile> = json
+        .iter()
+        .filter(|f| f.path.starts_with("schemas/"))
+        .collect();
+    let yaml_schemas: Vec<&GenFile> = yaml
+        .iter()
+        .filter(|f| f.path.starts_with("schemas/"))
+        .collect();
+    assert_eq!(yaml_schemas.len(), 6);
+    assert_eq!(yaml_schemas, json_schemas);
     let json = parse_json_layers(&json);
-    for f in &yaml[1..] {
+    for f in yaml[1..].iter().filter(|f| f.path.starts_with("layers/")) {
         let jpath = f.path.replace(".yaml", ".json");
         assert!(f.path.ends_with(".yaml"));
         assert_eq!(yaml_to_value(text(f)), json[&jpath], "{}", f.path);
@@ -301,6 +312,7 @@ fn strata_yaml_describes_the_project() {
     let services = p["services"].as_object().unwrap();
     assert_eq!(services.len(), 23);
     assert_eq!(services["svc-0022"]["team"], "team-02");
+    assert_eq!(services["svc-0022"]["schema"], "schemas/svc-0022.yaml");
     let vars = &p["vars"];
     assert_eq!(vars["global"]["company"], "acme");
     for prov in &o.providers {
@@ -399,19 +411,31 @@ fn file_count_matches_generate() {
             providers: vec!["openstack".into(), "gcp".into()],
             format: Format::Json,
             seed: 1,
+            schemas: false,
+        },
+        GenOptions {
+            schemas: false,
+            ..opts(2, 9, Format::Yaml)
         },
     ];
     for o in cases {
         let files = generate_to_vec(&o).unwrap();
         assert_eq!(files.len(), file_count(&o).unwrap());
         let (e, p) = (o.envs.len(), o.providers.len());
-        assert_eq!(files.len(), 1 + o.services * (1 + p + e + 3 * e * p));
+        let per_service = 1 + p + e + 3 * e * p + usize::from(o.schemas);
+        assert_eq!(files.len(), 1 + o.services * per_service);
+        let schemas = files
+            .iter()
+            .filter(|f| f.path.starts_with("schemas/"))
+            .count();
+        assert_eq!(schemas, if o.schemas { o.services } else { 0 });
         let unique: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(unique.len(), files.len(), "paths are unique");
         let ext = format!(".{}", o.format.extension());
         for f in &files[1..] {
             assert!(
-                f.path.starts_with("layers/") && f.path.ends_with(&ext),
+                (f.path.starts_with("layers/") && f.path.ends_with(&ext))
+                    || (f.path.starts_with("schemas/svc-") && f.path.ends_with(".yaml")),
                 "{}",
                 f.path
             );
@@ -778,10 +802,483 @@ fn format_parsing() {
 fn defaults_match_the_spec() {
     let d = GenOptions::default();
     assert_eq!(
-        (d.services, d.params, d.seed, d.format),
-        (10, 20, 42, Format::Yaml)
+        (d.services, d.params, d.seed, d.format, d.schemas),
+        (10, 20, 42, Format::Yaml, true)
     );
     assert_eq!(d.envs, ["dev", "staging", "prod"]);
     assert_eq!(d.providers, ["aws", "azure", "gcp"]);
-    assert_eq!(file_count(&d).unwrap(), 1 + 10 * (1 + 3 + 3 + 9 + 18));
+    assert_eq!(file_count(&d).unwrap(), 1 + 10 * (1 + 3 + 3 + 9 + 18 + 1));
+}
+
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+
+/// A generated project parsed back: `strata.yaml`, layers and schemas.
+struct Parsed {
+    opts: GenOptions,
+    project: Value,
+    layers: BTreeMap<String, Value>,
+    schemas: Vec<Value>,
+}
+
+fn parse_project(o: &GenOptions) -> Parsed {
+    let files = generate_to_vec(o).unwrap();
+    let mut layers = BTreeMap::new();
+    let mut schemas = Vec::new();
+    for f in &files[1..] {
+        if f.path.starts_with("schemas/") {
+            assert_eq!(f.path, format!("schemas/svc-{:04}.yaml", schemas.len()));
+            schemas.push(yaml_to_value(text(f)));
+            continue;
+        }
+        let v = match o.format {
+            Format::Json => serde_json::from_slice(&f.contents).unwrap(),
+            Format::Yaml => yaml_to_value(text(f)),
+        };
+        layers.insert(f.path.clone(), v);
+    }
+    assert_eq!(schemas.len(), o.services);
+    Parsed {
+        opts: o.clone(),
+        project: yaml_to_value(text(&files[0])),
+        layers,
+        schemas,
+    }
+}
+
+/// What the values of one target see: its names and variables.
+struct TargetCtx<'a> {
+    env: &'a str,
+    provider: &'a str,
+    region: &'a str,
+    name: &'a str,
+}
+
+impl Parsed {
+    fn layer(&self, dir: &str, svc: usize) -> &Value {
+        let ext = self.opts.format.extension();
+        &self.layers[&format!("layers/{dir}/svc-{svc:04}.{ext}")]
+    }
+
+    fn var(&self, t: &TargetCtx, name: &str) -> Value {
+        let vars = &self.project["vars"];
+        [
+            &vars["target"][t.name],
+            &vars["env"][t.env],
+            &vars["provider"][t.provider],
+            &vars["global"],
+        ]
+        .iter()
+        .find_map(|scope| scope.get(name))
+        .unwrap_or_else(|| panic!("vars.{name} undefined for {}", t.name))
+        .clone()
+    }
+
+    /// Resolves every `${…}` in `v`: a standalone `${ref:…}` becomes the
+    /// referenced value of `resolved` (lower services, same target), other
+    /// templates become text.
+    fn resolve(&self, v: &mut Value, t: &TargetCtx, svc: usize, resolved: &[Value]) {
+        match v {
+            Value::Object(m) => m
+                .values_mut()
+                .for_each(|c| self.resolve(c, t, svc, resolved)),
+            Value::Array(a) => a.iter_mut().for_each(|c| self.resolve(c, t, svc, resolved)),
+            Value::String(s) if s.contains("${") => {
+                let lookup = |expr: &str| -> Value {
+                    if let Some(r) = expr.strip_prefix("ref:") {
+                        let (target, path) = r.split_once(':').unwrap();
+                        let n: usize = target.strip_prefix("svc-").unwrap().parse().unwrap();
+                        assert!(n < svc);
+                        return get(&resolved[n], path).unwrap().clone();
+                    }
+                    match expr {
+                        "env" => Value::from(t.env),
+                        "provider" => Value::from(t.provider),
+                        "region" => Value::from(t.region),
+                        "service" => Value::from(format!("svc-{svc:04}")),
+                        _ => self.var(t, expr.strip_prefix("vars.").expect("known variable")),
+                    }
+                };
+                let standalone =
+                    s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1;
+                if standalone {
+                    *v = lookup(&s[2..s.len() - 1]);
+                    return;
+                }
+                let mut out = String::new();
+                let mut rest = s.as_str();
+                while let Some(i) = rest.find("${") {
+                    out.push_str(&rest[..i]);
+                    let end = rest[i..].find('}').unwrap() + i;
+                    match lookup(&rest[i + 2..end]) {
+                        Value::String(x) => out.push_str(&x),
+                        other => out.push_str(&other.to_string()),
+                    }
+                    rest = &rest[end + 1..];
+                }
+                out.push_str(rest);
+                *v = Value::String(out);
+            }
+            _ => {}
+        }
+    }
+
+    /// The resolved base layers (no overrides), seen from target `t`.
+    fn resolved_bases(&self, t: &TargetCtx) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for s in 0..self.opts.services {
+            let mut v = self.layer("base", s).clone();
+            self.resolve(&mut v, t, s, &out);
+            out.push(v);
+        }
+        out
+    }
+
+    /// The effective configuration of every service for target `t`.
+    fn effective(&self, t: &TargetCtx) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        for s in 0..self.opts.services {
+            let mut v = self.layer("base", s).clone();
+            for dir in [
+                format!("provider/{}", t.provider),
+                format!("env/{}", t.env),
+                format!("env/{}/{}", t.env, t.provider),
+                format!("target/{}", t.name),
+            ] {
+                merge(&mut v, self.layer(&dir, s));
+            }
+            self.resolve(&mut v, t, s, &out);
+            out.push(v);
+        }
+        out
+    }
+}
+
+/// A CEL rule of a schema and the instance path (map keys) of its node.
+struct CelCheck {
+    path: Vec<String>,
+    /// The `fieldPath` key, for rules on a map about one of its children.
+    field: Option<String>,
+    rule: String,
+    program: cel::Program,
+}
+
+/// Every `x-strata-validations` rule of a schema (rules sit on `properties`
+/// nodes only), compiled.
+fn cel_rules(schema: &Value, path: &mut Vec<String>, out: &mut Vec<CelCheck>) {
+    if let Some(rules) = schema.get("x-strata-validations") {
+        for r in rules.as_array().expect("a list of rules") {
+            let rule = r["rule"].as_str().expect("rule is a string").to_owned();
+            assert!(r["message"].as_str().is_some_and(|m| !m.is_empty()));
+            let field = r.get("fieldPath").map(|fp| {
+                let key = fp.as_str().unwrap().strip_prefix('.').unwrap();
+                assert!(schema["properties"].get(key).is_some(), "fieldPath {fp}");
+                key.to_owned()
+            });
+            let program = cel::Program::compile(&rule)
+                .unwrap_or_else(|e| panic!("rule {rule:?} does not compile: {e}"));
+            out.push(CelCheck {
+                path: path.clone(),
+                field,
+                rule,
+                program,
+            });
+        }
+    }
+    if let Some(Value::Object(props)) = schema.get("properties") {
+        for (k, sub) in props {
+            path.push(k.clone());
+            cel_rules(sub, path, out);
+            path.pop();
+        }
+    }
+}
+
+fn eval_rule(c: &CelCheck, root: &Value, t: &TargetCtx, svc: usize) {
+    match run_rule(c, root, t, svc) {
+        Ok(cel::Value::Bool(true)) => {}
+        other => panic!(
+            "svc-{svc:04} @ {}: rule {:?} at {:?} gave {other:?}",
+            t.name, c.rule, c.path
+        ),
+    }
+}
+
+fn run_rule(c: &CelCheck, root: &Value, t: &TargetCtx, svc: usize) -> cel::ResolveResult {
+    let node = c
+        .path
+        .iter()
+        .try_fold(root, |v, k| v.get(k))
+        .unwrap_or_else(|| panic!("rule {} at missing {:?}", c.rule, c.path));
+    let mut ctx = cel::Context::default();
+    ctx.add_variable("self", node).unwrap();
+    ctx.add_variable_from_value("env", t.env.to_owned());
+    ctx.add_variable_from_value("provider", t.provider.to_owned());
+    ctx.add_variable_from_value("region", t.region.to_owned());
+    ctx.add_variable_from_value("service", format!("svc-{svc:04}"));
+    c.program.execute(&ctx)
+}
+
+fn assert_valid(validator: &jsonschema::Validator, v: &Value, what: &str) {
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what} violates its schema: {errors:#?}");
+}
+
+/// The schema-and-rules check of a whole project: schemas are valid JSON
+/// Schema, describe the base shape, and every resolved base layer and every
+/// effective configuration of every target satisfies them, CEL rules included.
+fn check_schemas(o: &GenOptions) -> usize {
+    let p = parse_project(o);
+    let validators: Vec<jsonschema::Validator> = p
+        .schemas
+        .iter()
+        .map(|s| {
+            assert!(
+                jsonschema::meta::is_valid(s),
+                "not a valid JSON Schema: {s}"
+            );
+            assert_eq!(s["$schema"], "https://json-schema.org/draft/2020-12/schema");
+            assert_eq!(s["type"], "object");
+            assert_eq!(s["additionalProperties"], false);
+            jsonschema::validator_for(s).expect("schema compiles")
+        })
+        .collect();
+    let mut rules: Vec<Vec<CelCheck>> = Vec::new();
+    for (s, schema) in p.schemas.iter().enumerate() {
+        let mut out = Vec::new();
+        cel_rules(schema, &mut Vec::new(), &mut out);
+        assert_eq!(
+            out.len(),
+            (o.params / 50).max(1),
+            "svc-{s:04}: about one rule per 50 leaves"
+        );
+        // `required` lists exactly the base keys, everywhere.
+        fn same_keys(schema: &Value, base: &Value, path: &str) {
+            let Value::Object(m) = base else { return };
+            let required: BTreeSet<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().map(|k| k.as_str().unwrap()).collect())
+                .unwrap_or_default();
+            let keys: BTreeSet<&str> = m.keys().map(String::as_str).collect();
+            assert_eq!(required, keys, "required at {path}");
+            for (k, v) in m {
+                if v.is_object() {
+                    same_keys(&schema["properties"][k], v, &format!("{path}.{k}"));
+                }
+            }
+        }
+        same_keys(schema, p.layer("base", s), "");
+        rules.push(out);
+    }
+    let targets = targets_of(o);
+    for (i, name) in targets.iter().enumerate() {
+        let parts: Vec<&str> = name.split('/').collect();
+        let t = TargetCtx {
+            env: parts[0],
+            provider: parts[1],
+            region: parts[2],
+            name,
+        };
+        let mut configs = p.effective(&t);
+        if i == 0 {
+            configs.extend(p.resolved_bases(&t));
+        }
+        for (n, v) in configs.iter().enumerate() {
+            let s = n % o.services;
+            assert_valid(&validators[s], v, &format!("svc-{s:04} @ {name} ({n})"));
+            for c in &rules[s] {
+                eval_rule(c, v, &t, s);
+            }
+        }
+        // The rules read plain leaves only: they hold on the raw base layers too.
+        if i == 0 {
+            for (s, service_rules) in rules.iter().enumerate() {
+                for c in service_rules {
+                    eval_rule(c, p.layer("base", s), &t, s);
+                }
+            }
+        }
+    }
+    rules.iter().map(Vec::len).sum()
+}
+
+#[test]
+fn effective_configurations_satisfy_the_schemas() {
+    let mut total_rules = 0;
+    for (services, params, format) in [
+        (12, 150, Format::Json),
+        (6, 40, Format::Yaml),
+        (3, 0, Format::Yaml),
+        (3, 1, Format::Json),
+        (4, 3, Format::Yaml),
+        (5, 12, Format::Json),
+    ] {
+        total_rules += check_schemas(&opts(services, params, format));
+    }
+    total_rules += check_schemas(&GenOptions {
+        services: 4,
+        params: 500,
+        envs: vec!["qa".into(), "on".into()],
+        providers: vec!["aws".into(), "openstack".into()],
+        seed: 7,
+        ..GenOptions::default()
+    });
+    assert!(total_rules > 50);
+}
+
+#[test]
+fn schemas_use_every_kind_of_constraint() {
+    let o = opts(10, 400, Format::Yaml);
+    let files = generate_to_vec(&o).unwrap();
+    let all: String = files
+        .iter()
+        .filter(|f| f.path.starts_with("schemas/"))
+        .map(text)
+        .collect();
+    for needle in [
+        "type: integer, minimum: 1024, maximum: 65535",
+        "type: number, minimum: ",
+        "type: boolean",
+        "enum: [",
+        "pattern: ",
+        "minLength: ",
+        "maxLength: ",
+        "type: array, minItems: 1, maxItems: 4, items: {",
+        "items: {$ref: \"#/$defs/",
+        "\n$defs:\n",
+        "additionalProperties: false",
+        "required: [",
+        "fieldPath: \".",
+        "x-strata-validations: [{rule: \"",
+        " <= self.",
+        " in ['",
+        ".startsWith('",
+        "has(self.",
+    ] {
+        assert!(all.contains(needle), "no schema contains {needle:?}");
+    }
+    // Some maps allow unknown keys, most do not.
+    let objects = all.matches("type: object\n").count();
+    let closed = all.matches("additionalProperties: false\n").count();
+    assert!(
+        closed > objects / 3 && closed < objects,
+        "{closed}/{objects}"
+    );
+}
+
+#[test]
+fn schemas_reject_wrong_configurations() {
+    let o = opts(4, 120, Format::Json);
+    let p = parse_project(&o);
+    let t = TargetCtx {
+        env: "dev",
+        provider: "aws",
+        region: "us-east-1",
+        name: "dev/aws/us-east-1",
+    };
+    let configs = p.effective(&t);
+    for (s, good) in configs.iter().enumerate() {
+        let validator = jsonschema::validator_for(&p.schemas[s]).unwrap();
+        assert_valid(&validator, good, "unchanged");
+        let mut unknown = good.clone();
+        unknown["surprise"] = Value::from(1);
+        assert!(!validator.is_valid(&unknown), "unknown root key accepted");
+        let first = good.as_object().unwrap().keys().next().unwrap().clone();
+        let mut missing = good.clone();
+        missing.as_object_mut().unwrap().remove(&first);
+        assert!(!validator.is_valid(&missing), "missing {first} accepted");
+        let mut out = Vec::new();
+        leaves(good, "", 0, &mut out);
+        let int = out.iter().find(|(_, v, _)| v.is_i64()).unwrap().0.clone();
+        let string = out
+            .iter()
+            .find(|(_, v, _)| v.is_string())
+            .unwrap()
+            .0
+            .clone();
+        for (path, bad) in [(int, Value::from(-1_000_000)), (string, Value::from(""))] {
+            let mut wrong = good.clone();
+            let mut cur = &mut wrong;
+            for seg in path.split('.') {
+                let (name, index) = match seg.split_once('[') {
+                    Some((n, i)) => (n, Some(i.trim_end_matches(']').parse::<usize>().unwrap())),
+                    None => (seg, None),
+                };
+                cur = &mut cur[name];
+                if let Some(i) = index {
+                    cur = &mut cur[i];
+                }
+            }
+            *cur = bad.clone();
+            assert!(
+                !validator.is_valid(&wrong),
+                "svc-{s:04}: {path} = {bad} accepted"
+            );
+        }
+        // Every CEL rule depends on its value: without it, it no longer passes.
+        let mut rules = Vec::new();
+        cel_rules(&p.schemas[s], &mut Vec::new(), &mut rules);
+        assert!(!rules.is_empty());
+        for c in &rules {
+            eval_rule(c, good, &t, s);
+            let mut wrong = good.clone();
+            let mut node = &mut wrong;
+            for k in &c.path {
+                node = &mut node[k.as_str()];
+            }
+            match &c.field {
+                Some(k) => {
+                    node.as_object_mut().unwrap().remove(k);
+                }
+                None => *node = Value::Null,
+            }
+            let r = run_rule(c, &wrong, &t, s);
+            assert!(
+                !matches!(r, Ok(cel::Value::Bool(true))),
+                "svc-{s:04}: {:?} still passes without its value",
+                c.rule
+            );
+        }
+    }
+}
+
+#[test]
+fn schemas_can_be_turned_off() {
+    let on = opts(5, 60, Format::Yaml);
+    let off = GenOptions {
+        schemas: false,
+        ..on.clone()
+    };
+    let with = generate_to_vec(&on).unwrap();
+    let without = generate_to_vec(&off).unwrap();
+    assert_eq!(without.len(), file_count(&off).unwrap());
+    assert_eq!(with.len(), without.len() + 5);
+    assert!(without.iter().all(|f| !f.path.starts_with("schemas/")));
+    let project_off = text(&without[0]);
+    assert!(!project_off.contains("schema"), "{project_off}");
+    let project_on: String = text(&with[0])
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("schema: \"schemas/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(project_on, project_off);
+    // Layer files are byte-identical either way.
+    let layers_on: Vec<&GenFile> = with[1..]
+        .iter()
+        .filter(|f| f.path.starts_with("layers/"))
+        .collect();
+    let layers_off: Vec<&GenFile> = without[1..].iter().collect();
+    assert_eq!(layers_on, layers_off);
+    // Each service's schema comes right after its layers.
+    let per_service = (file_count(&on).unwrap() - 1) / 5;
+    for s in 0..5 {
+        assert_eq!(
+            with[per_service * (s + 1)].path,
+            format!("schemas/svc-{s:04}.yaml")
+        );
+    }
 }

@@ -29,6 +29,10 @@ pub struct GenArgs {
     /// Seed of the generator: the same seed gives the same bytes.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Do not write schemas (by default every service gets schemas/<service>.yaml with
+    /// constraints and CEL rules that the generated configuration satisfies).
+    #[arg(long)]
+    no_schemas: bool,
     /// Output directory; must not exist or be empty.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -47,6 +51,7 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
         providers: args.providers,
         format,
         seed: args.seed,
+        schemas: !args.no_schemas,
     };
     let total = strata_gen::file_count(&opts).map_err(|e| CliError::Usage(e.to_string()))?;
     let out = args.out;

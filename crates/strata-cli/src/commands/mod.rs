@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod gen_cmd;
 pub mod init;
 pub mod list;
 pub mod resolve;
+pub mod schema;
 
 use std::path::Path;
 use std::sync::Arc;

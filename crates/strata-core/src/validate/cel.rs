@@ -1,13 +1,16 @@
 //! CEL rules (`x-strata-validations`, contract rules), compiled once and evaluated with
 //! `self` bound to a configuration node, like Kubernetes' `x-kubernetes-validations`.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::value::{Loc, Value};
 
 /// Longest accepted rule, in characters. The `cel` parser panics on some errors past
 /// column 65,535; real rules are a line or two.
 pub const MAX_RULE_LEN: usize = 4096;
+
+/// The standard CEL environment, built once: building it costs more than evaluating a rule.
+static STDLIB: LazyLock<Arc<cel::Env>> = LazyLock::new(|| Arc::new(cel::Env::stdlib()));
 
 /// A compiled rule.
 #[derive(Clone)]
@@ -91,7 +94,7 @@ impl CelRule {
 
     /// Evaluates the rule on `value` (and `old` for transition rules).
     pub fn eval(&self, value: &Value, old: Option<&Value>, vars: RuleEnv<'_>) -> Outcome {
-        let mut ctx = cel::Context::default();
+        let mut ctx = cel::Context::with_env(STDLIB.clone());
         let as_cel = |v: &Value| cel::to_value(v).map_err(|e| e.to_string());
         match as_cel(value) {
             Ok(v) => ctx.add_variable_from_value("self", v),

@@ -67,6 +67,16 @@ impl Change {
         }
     }
 
+    /// Without any configuration to look at, assumes the worst: a change that would break
+    /// some possible configuration is reported as breaking.
+    pub fn assume_worst(&mut self) {
+        if matches!(self.probe, Probe::Present | Probe::Absent | Probe::Fails(_))
+            && self.broken_by.is_none()
+        {
+            self.broken_by = Some("any configuration (none was given to compare)".into());
+        }
+    }
+
     /// Whether the change breaks the configurations observed so far.
     pub fn is_breaking(&self) -> bool {
         matches!(self.probe, Probe::Always) || self.broken_by.is_some()
@@ -501,6 +511,21 @@ properties:
             Severity::Info,
             "every configuration already sets it"
         );
+    }
+
+    #[test]
+    fn without_values_every_possible_break_counts() {
+        let (o, n) = (doc(OLD), doc(NEW));
+        let mut changes = diff(&Arc::from("old.yaml"), &o, &Arc::from("new.yaml"), &n);
+        changes.iter_mut().for_each(Change::assume_worst);
+        let removed = changes
+            .iter()
+            .find(|c| c.kind == "removed-property")
+            .unwrap();
+        assert!(removed.is_breaking());
+        assert!(removed.finding("svc").message.contains("none was given"));
+        let added = changes.iter().find(|c| c.kind == "added-property").unwrap();
+        assert!(!added.is_breaking());
     }
 
     #[test]

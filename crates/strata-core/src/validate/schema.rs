@@ -359,7 +359,13 @@ impl ServiceSchema {
 
         // JSON Schema.
         let json = eff.value.to_json();
-        for error in self.validator.iter_errors(&json) {
+        // Most configurations are valid: the yes/no check is much cheaper than collecting errors.
+        let errors = if self.validator.is_valid(&json) {
+            Vec::new()
+        } else {
+            self.validator.iter_errors(&json).collect()
+        };
+        for error in errors {
             let mut path = instance_segments(eff, error.instance_path());
             let keyword = error.kind().keyword().to_string();
             let mut node = eff.get(&path);
