@@ -190,7 +190,7 @@ fn generated_project_resolves_every_service_for_every_target() {
     let r = generate(dir.path(), "p", &[]).ok();
     assert!(
         r.stderr
-            .contains("generated 5 services x 30 parameters: 171 files"),
+            .contains("generated 5 services x 30 parameters: 176 files"),
         "{}",
         r.stderr
     );
@@ -238,7 +238,7 @@ fn same_seed_gives_byte_identical_trees() {
     let a = read_tree(&dir.path().join("a"));
     let b = read_tree(&dir.path().join("b"));
     let c = read_tree(&dir.path().join("c"));
-    assert_eq!(a.len(), 171);
+    assert_eq!(a.len(), 176, "171 layer and project files + 5 schemas");
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (path, bytes) in &a {
         assert!(
@@ -263,7 +263,7 @@ fn json_layers_parse_as_json_and_resolve() {
     generate(dir.path(), "y", &[]).ok();
     let root = dir.path().join("j");
     let tree = read_tree(&root);
-    assert_eq!(tree.len(), 171);
+    assert_eq!(tree.len(), 176);
     let mut layers = 0;
     for (path, bytes) in &tree {
         if path == "strata.yaml" {

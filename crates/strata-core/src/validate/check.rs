@@ -97,6 +97,20 @@ fn resolve_finding(service: &str, target: &str, e: &ResolveError) -> Finding {
     }
 }
 
+/// A compiled schema, or the findings that stop it from compiling.
+type Compiled = Result<ServiceSchema, Vec<Finding>>;
+
+/// Reads and compiles `service`'s schema; `None` when it declares none.
+fn compile_schema(project: &Project, service: &str) -> Result<Option<Compiled>, ResolveError> {
+    let Some(path) = project.config.services[service].schema.as_deref() else {
+        return Ok(None);
+    };
+    let Some(doc) = project.read_document(path, false)? else {
+        return Ok(None);
+    };
+    Ok(Some(ServiceSchema::compile(service, path.into(), doc)))
+}
+
 /// Runs a check. Usage mistakes (an unknown target, environment or service) are errors;
 /// everything about the configuration itself is a finding in the report.
 pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, ResolveError> {
@@ -139,20 +153,19 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
 
     let mut run = CheckRun::default();
 
-    // Schemas, compiled once.
+    // Schemas, compiled once (in parallel: parsing and compiling dominate small checks).
+    let compiled: Vec<(&str, Result<Option<Compiled>, ResolveError>)> = services
+        .par_iter()
+        .map(|&service| (service, compile_schema(project, service)))
+        .collect();
     let mut schemas: BTreeMap<&str, ServiceSchema> = BTreeMap::new();
-    for &service in &services {
-        let Some(path) = cfg.services[service].schema.as_deref() else {
-            continue;
-        };
-        let Some(doc) = project.read_document(path, false)? else {
-            continue;
-        };
-        match ServiceSchema::compile(service, path.into(), doc) {
-            Ok(s) => {
-                schemas.insert(service, s);
+    for (service, result) in compiled {
+        match result? {
+            Some(Ok(schema)) => {
+                schemas.insert(service, schema);
             }
-            Err(problems) => run.report.project.extend(problems),
+            Some(Err(problems)) => run.report.project.extend(problems),
+            None => {}
         }
     }
 
