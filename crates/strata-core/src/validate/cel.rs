@@ -95,16 +95,9 @@ impl CelRule {
     /// Evaluates the rule on `value` (and `old` for transition rules).
     pub fn eval(&self, value: &Value, old: Option<&Value>, vars: RuleEnv<'_>) -> Outcome {
         let mut ctx = cel::Context::with_env(STDLIB.clone());
-        let as_cel = |v: &Value| cel::to_value(v).map_err(|e| e.to_string());
-        match as_cel(value) {
-            Ok(v) => ctx.add_variable_from_value("self", v),
-            Err(e) => return Outcome::Error(e),
-        }
+        ctx.add_variable_from_value("self", to_cel(value));
         if let Some(old) = old {
-            match as_cel(old) {
-                Ok(v) => ctx.add_variable_from_value("oldSelf", v),
-                Err(e) => return Outcome::Error(e),
-            }
+            ctx.add_variable_from_value("oldSelf", to_cel(old));
         }
         ctx.add_variable_from_value("env", vars.env.to_string());
         ctx.add_variable_from_value("provider", vars.provider.to_string());
@@ -126,6 +119,28 @@ impl CelRule {
         self.message
             .clone()
             .unwrap_or_else(|| format!("rule `{}` is not satisfied", self.source))
+    }
+}
+
+/// Converts a configuration value to a CEL value (maps keep string keys).
+pub fn to_cel(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Int(i) => cel::Value::Int(*i),
+        Value::Float(f) => cel::Value::Float(*f),
+        Value::Str(s) => cel::Value::String(Arc::new(s.to_string())),
+        Value::Template(t) => cel::Value::String(Arc::new(t.source.to_string())),
+        Value::List(items) => {
+            cel::Value::List(Arc::new(items.iter().map(|n| to_cel(&n.value)).collect()))
+        }
+        Value::Map(m) => {
+            let map: std::collections::HashMap<String, cel::Value> = m
+                .iter()
+                .map(|(k, n)| (k.to_string(), to_cel(&n.value)))
+                .collect();
+            cel::Value::Map(map.into())
+        }
     }
 }
 
@@ -204,6 +219,23 @@ mod tests {
                 .unwrap_err()
                 .contains("limit")
         );
+    }
+
+    #[test]
+    fn converts_every_value_kind() {
+        let v = value("n: null\nb: true\ni: 1\nf: 1.5\ns: x\nl: [1]\nm: {k: v}\n");
+        let r = rule(
+            "self.n == null && self.b && self.i == 1 && self.f == 1.5 && self.s == 'x' && self.l[0] == 1 && self.m.k == 'v'",
+        );
+        assert_eq!(r.eval(&v, None, VARS), Outcome::Pass);
+        let t = crate::interpolate::Template::parse("${env}")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            to_cel(&Value::Template(Box::new(t))),
+            cel::Value::String(Arc::new("${env}".into()))
+        );
+        assert!(format!("{r:?}").contains("self.n == null"));
     }
 
     #[test]

@@ -449,6 +449,16 @@ x-strata-validations:
         let run = check(&p, &one).unwrap();
         assert_eq!(run.report.units.len(), 1);
         assert_eq!(run.report.units[0].service, "api");
+        let both = CheckOptions {
+            envs: vec!["prod".into()],
+            targets: vec!["dev/aws/r1".into(), "prod/aws/r1".into()],
+            ..Default::default()
+        };
+        let run = check(&p, &both).unwrap();
+        assert!(
+            run.report.units.iter().all(|u| u.env == "prod"),
+            "targets are narrowed by --env too"
+        );
         assert!(matches!(
             check(
                 &p,
@@ -479,6 +489,85 @@ x-strata-validations:
             ),
             Err(ResolveError::UnknownService { .. })
         ));
+    }
+
+    /// A source whose one file cannot be read (an I/O error, not a missing file).
+    struct Unreadable(MemorySource, &'static str);
+    impl crate::files::ProjectSource for Unreadable {
+        fn read(&self, path: &str) -> Result<Option<Arc<[u8]>>, crate::files::SourceError> {
+            if path == self.1 {
+                return Err(crate::files::SourceError {
+                    path: path.into(),
+                    message: "permission denied".into(),
+                });
+            }
+            self.0.read(path)
+        }
+        fn list_dir(&self, dir: &str) -> Result<Vec<String>, crate::files::SourceError> {
+            self.0.list_dir(dir)
+        }
+        fn list_all(&self) -> Result<Vec<String>, crate::files::SourceError> {
+            self.0.list_all()
+        }
+        fn describe(&self) -> String {
+            "unreadable".into()
+        }
+    }
+
+    #[test]
+    fn unreadable_layers_and_missing_or_broken_files() {
+        let src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("schemas/api.yaml", SCHEMA)
+            .with("layers/base/worker.yaml", "x: 1\n");
+        let p = Project::load(Arc::new(Unreadable(src, "layers/base/worker.yaml"))).unwrap();
+        let run = check(&p, &CheckOptions::default()).unwrap();
+        let f: Vec<_> = run
+            .report
+            .findings()
+            .filter(|f| f.rule == "resolve/source")
+            .collect();
+        assert_eq!(f.len(), 2, "{:?}", rules(&run));
+        assert!(f[0].message.contains("permission denied"));
+
+        // A declared schema that does not exist: resolving fails, located in strata.yaml.
+        let src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("layers/base/api.yaml", "replicas: 3\n");
+        let p = Project::load(Arc::new(src)).unwrap();
+        let got = rules(&check(&p, &CheckOptions::default()).unwrap());
+        assert!(
+            got.iter()
+                .any(|g| g.0 == "resolve/project" && g.2.starts_with("strata.yaml:")),
+            "{got:?}"
+        );
+
+        // A schema that does not compile and a contract that does not parse: project findings.
+        let p = project(&[
+            ("layers/base/api.yaml", "replicas: 3\n"),
+            ("contracts/api.yaml", "contracts: nope\n"),
+        ]);
+        let mut src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("schemas/api.yaml", "type: 12\n");
+        src.insert("layers/base/api.yaml", "replicas: 3\n");
+        let broken = Project::load(Arc::new(src)).unwrap();
+        assert_eq!(
+            check(&broken, &CheckOptions::default())
+                .unwrap()
+                .report
+                .project[0]
+                .rule,
+            "schema/invalid"
+        );
+        let opts = CheckOptions {
+            apps: vec![("api".into(), semver::Version::new(1, 0, 0))],
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&p, &opts).unwrap().report.project[0].rule,
+            "contract/invalid"
+        );
     }
 
     #[test]

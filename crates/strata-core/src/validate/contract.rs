@@ -65,7 +65,12 @@ pub struct Contracts {
 }
 
 fn err(path: &Arc<str>, loc: Loc, message: impl Into<String>, hint: &str) -> Box<Finding> {
-    Box::new(Finding {
+    let location = Some(SourceLoc {
+        path: path.to_string(),
+        line: loc.line,
+        col: loc.col,
+    });
+    let finding = Finding {
         severity: Severity::Error,
         rule: "contract/invalid".into(),
         service: String::new(),
@@ -73,12 +78,9 @@ fn err(path: &Arc<str>, loc: Loc, message: impl Into<String>, hint: &str) -> Box
         param: None,
         message: message.into(),
         hint: Some(hint.into()),
-        location: Some(SourceLoc {
-            path: path.to_string(),
-            line: loc.line,
-            col: loc.col,
-        }),
-    })
+        location,
+    };
+    Box::new(finding)
 }
 
 /// Parses `30s`, `500ms`, `2m` or a number of seconds.
@@ -523,6 +525,12 @@ mod tests {
                 3,
             ),
             ("nothing: here\n", 1),
+            ("contracts: [1]\n", 1),
+            ("contracts:\n  - versions: \"1\"\n    requires: a\n", 3),
+            ("contracts:\n  - versions: \"1\"\n    requires: [1]\n", 3),
+            ("contracts:\n  - versions: \"1\"\n    rules: x\n", 3),
+            ("contracts:\n  - versions: \"1\"\n    hooks: x\n", 3),
+            ("contracts:\n  - versions: \"1\"\n    hooks: [1]\n", 3),
         ] {
             let e = Contracts::parse("svc", Arc::from("c.yaml"), &doc(&files, "c.yaml", text))
                 .unwrap_err();
@@ -533,6 +541,21 @@ mod tests {
                 e[0]
             );
         }
+    }
+
+    #[test]
+    fn a_rule_that_cannot_be_evaluated_is_a_finding() {
+        let files = FileTable::new();
+        let text = "contracts:\n  - versions: \">=1\"\n    rules: [{rule: \"self.nope > 1\", fieldPath: .nope}]\n";
+        let c = Contracts::parse("svc", Arc::from("c.yaml"), &doc(&files, "c.yaml", text)).unwrap();
+        let f = c.check(&v("1.0.0"), &doc(&files, "l.yaml", "a: 1\n"), UNIT, &files);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].message.contains("could not be evaluated"),
+            "{}",
+            f[0].message
+        );
+        assert_eq!(f[0].param.as_deref(), Some("nope"));
     }
 
     #[test]

@@ -175,12 +175,10 @@ const CONSTRAINTS: [&str; 16] = [
 ];
 
 fn constraints(node: &Node) -> Vec<(&'static str, serde_json::Value)> {
-    let Some(m) = node.value.as_map() else {
-        return Vec::new();
-    };
+    let m = node.value.as_map();
     CONSTRAINTS
         .iter()
-        .filter_map(|k| m.get(*k).map(|v| (*k, v.value.to_json())))
+        .filter_map(|k| m.and_then(|m| m.get(*k)).map(|v| (*k, v.value.to_json())))
         .collect()
 }
 
@@ -510,6 +508,113 @@ properties:
             region.2,
             Severity::Info,
             "every configuration already sets it"
+        );
+    }
+
+    fn changes(old: &str, new: &str, configs: &[&str]) -> Vec<(String, Severity)> {
+        let (o, n) = (doc(old), doc(new));
+        let mut list = diff(&Arc::from("old.yaml"), &o, &Arc::from("new.yaml"), &n);
+        for c in configs {
+            let eff = doc(c);
+            list.iter_mut().for_each(|ch| ch.observe("t", &eff));
+        }
+        list.iter()
+            .map(|c| {
+                let f = c.finding("s");
+                (f.rule, f.severity)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_change() {
+        let e = Severity::Error;
+        let i = Severity::Info;
+        let ev = |k: &str| format!("schema-evolution/{k}");
+        // number → integer narrows; integer → [integer, string] widens.
+        assert_eq!(
+            changes(
+                "properties: {a: {type: number}}",
+                "properties: {a: {type: integer}}",
+                &[]
+            ),
+            vec![(ev("type-narrowed"), e)]
+        );
+        assert_eq!(
+            changes(
+                "properties: {a: {type: integer}}",
+                "properties: {a: {type: [integer, string]}}",
+                &[]
+            ),
+            vec![(ev("type-widened"), i)]
+        );
+        // An unreadable `type` or `enum` is not compared.
+        assert!(
+            changes(
+                "properties: {a: {type: 5, enum: x}}",
+                "properties: {a: {type: 6, enum: y}}",
+                &[]
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            changes(
+                "properties: {a: {enum: [x]}}",
+                "properties: {a: {enum: [x, y]}}",
+                &[]
+            ),
+            vec![(ev("enum-value-added"), i)]
+        );
+        assert_eq!(
+            changes(
+                "properties: {a: {}}",
+                "properties: {a: {enum: [x]}}",
+                &["a: y"]
+            ),
+            vec![(ev("constraint-tightened"), e)]
+        );
+        assert_eq!(
+            changes(
+                "properties: {a: {}}",
+                "properties: {a: {enum: [x]}}",
+                &["a: x"]
+            ),
+            vec![(ev("constraint-tightened"), i)]
+        );
+        // A new required property with a default never breaks.
+        assert_eq!(
+            changes(
+                "properties: {a: {}}",
+                "required: [a]\nproperties: {a: {default: 1}}",
+                &["b: 1"]
+            ),
+            vec![(ev("new-required-property"), i)]
+        );
+        // Closing an object breaks configurations with other keys.
+        assert_eq!(
+            changes(
+                "properties: {a: {}}",
+                "additionalProperties: false\nproperties: {a: {}}",
+                &["a: 1\nb: 2"]
+            ),
+            vec![(ev("constraint-changed"), e)]
+        );
+        assert_eq!(
+            changes(
+                "properties: {a: {}}",
+                "additionalProperties: false\nproperties: {a: {}}",
+                &["a: 1"]
+            ),
+            vec![(ev("constraint-changed"), i)]
+        );
+        // A constraint the validator cannot compile counts as breaking.
+        assert_eq!(
+            changes(
+                "properties: {a: {}}",
+                "properties: {a: {pattern: \"(\"}}",
+                &[]
+            ),
+            vec![(ev("constraint-changed"), e)]
         );
     }
 

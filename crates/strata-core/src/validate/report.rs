@@ -173,5 +173,16 @@ mod tests {
             "layers/base/checkout.yaml:3:5"
         );
         assert!(Severity::Error > Severity::Warning);
+        let names: Vec<String> = [Severity::Info, Severity::Warning, Severity::Error]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(names, ["info", "warning", "error"]);
+        let mut f = finding(Severity::Error);
+        f.service = String::new();
+        assert_eq!(f.address(), "db.pool.max");
+        f.param = None;
+        f.service = "checkout".into();
+        assert_eq!(f.address(), "checkout");
     }
 }

@@ -11,14 +11,63 @@ use crate::path::{Segment, segments_to_string};
 use crate::value::{Loc, Node, Value};
 
 /// One step of the instance paths a schema node applies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Pat {
     /// `properties.NAME`
     Key(String),
     /// `items`: every list item.
     AnyIndex,
-    /// `additionalProperties` / `patternProperties`: every map value.
+    /// Every map value (an `additionalProperties` beside no `properties`).
     AnyKey,
+    /// `patternProperties.REGEX`: the values whose key matches.
+    KeyMatching(Arc<regex::Regex>),
+    /// `additionalProperties`: the values whose key is neither named in `properties` nor
+    /// matched by `patternProperties`.
+    OtherKeys {
+        /// Keys named in `properties`.
+        named: Vec<String>,
+        /// The `patternProperties` regexes.
+        patterns: Vec<Arc<regex::Regex>>,
+    },
+}
+
+impl PartialEq for Pat {
+    fn eq(&self, other: &Self) -> bool {
+        let same_regexes = |a: &[Arc<regex::Regex>], b: &[Arc<regex::Regex>]| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.as_str() == y.as_str())
+        };
+        match (self, other) {
+            (Pat::Key(a), Pat::Key(b)) => a == b,
+            (Pat::AnyIndex, Pat::AnyIndex) | (Pat::AnyKey, Pat::AnyKey) => true,
+            (Pat::KeyMatching(a), Pat::KeyMatching(b)) => a.as_str() == b.as_str(),
+            (
+                Pat::OtherKeys {
+                    named: a,
+                    patterns: p,
+                },
+                Pat::OtherKeys {
+                    named: b,
+                    patterns: q,
+                },
+            ) => a == b && same_regexes(p, q),
+            _ => false,
+        }
+    }
+}
+
+impl Pat {
+    /// Whether this step selects the map value under `key`.
+    fn takes_key(&self, key: &str) -> bool {
+        match self {
+            Pat::Key(k) => k == key,
+            Pat::AnyKey => true,
+            Pat::KeyMatching(r) => r.is_match(key),
+            Pat::OtherKeys { named, patterns } => {
+                !named.iter().any(|n| n == key) && !patterns.iter().any(|r| r.is_match(key))
+            }
+            Pat::AnyIndex => false,
+        }
+    }
 }
 
 /// Renders a pattern as glob text (`db.pool`, `sidecars[*].env`, `labels.*`).
@@ -37,7 +86,8 @@ pub fn pattern_glob(service: &str, pats: &[Pat]) -> String {
             }
             Pat::Key(k) => s.push_str(&format!("[{k:?}]")),
             Pat::AnyIndex => s.push_str("[*]"),
-            Pat::AnyKey => {
+            Pat::AnyKey | Pat::KeyMatching(_) | Pat::OtherKeys { .. } => {
+                // A glob cannot say "keys matching a regex": the nearest is any key.
                 if i > 0 {
                     s.push('.');
                 }
@@ -59,51 +109,62 @@ pub fn walk_schema<'a>(root: &'a Node, f: &mut dyn FnMut(&[Pat], &'a Node)) {
         f: &mut dyn FnMut(&[Pat], &'a Node),
         depth: usize,
     ) {
-        let Value::Map(m) = &node.value else { return };
-        if depth > 64 {
-            return;
-        }
-        f(pats, node);
-        if let Some(Value::Str(r)) = m.get("$ref").map(|n| &n.value)
-            && let Some(ptr) = r.strip_prefix("#/")
-        {
-            let target = ptr.split('/').try_fold(root, |n, key| {
-                n.value
-                    .as_map()
-                    .and_then(|mm| mm.get(key.replace("~1", "/").replace("~0", "~").as_str()))
-            });
+        // Depth also bounds `$ref` cycles (a schema that refers to itself).
+        if let (Value::Map(m), true) = (&node.value, depth <= 64) {
+            f(pats, node);
+            let target = match m.get("$ref").map(|n| &n.value) {
+                Some(Value::Str(r)) => r
+                    .strip_prefix('#')
+                    .and_then(|ptr| schema_node_at(root, ptr)),
+                _ => None,
+            };
             if let Some(t) = target {
                 walk(root, t, pats, f, depth + 1);
             }
-        }
-        if let Some(Value::Map(props)) = m.get("properties").map(|n| &n.value) {
-            for (k, v) in props.iter() {
-                pats.push(Pat::Key(k.to_string()));
-                walk(root, v, pats, f, depth + 1);
+            if let Some(Value::Map(props)) = m.get("properties").map(|n| &n.value) {
+                for (k, v) in props.iter() {
+                    pats.push(Pat::Key(k.to_string()));
+                    walk(root, v, pats, f, depth + 1);
+                    pats.pop();
+                }
+            }
+            if let Some(items) = m.get("items") {
+                pats.push(Pat::AnyIndex);
+                walk(root, items, pats, f, depth + 1);
                 pats.pop();
             }
-        }
-        if let Some(items) = m.get("items") {
-            pats.push(Pat::AnyIndex);
-            walk(root, items, pats, f, depth + 1);
-            pats.pop();
-        }
-        if let Some(sub) = m.get("additionalProperties") {
-            pats.push(Pat::AnyKey);
-            walk(root, sub, pats, f, depth + 1);
-            pats.pop();
-        }
-        if let Some(Value::Map(pp)) = m.get("patternProperties").map(|n| &n.value) {
-            pats.push(Pat::AnyKey);
-            for v in pp.values() {
-                walk(root, v, pats, f, depth + 1);
+            let mut patterns = Vec::new();
+            if let Some(Value::Map(pp)) = m.get("patternProperties").map(|n| &n.value) {
+                // An invalid regex is jsonschema's error to report; it selects nothing here.
+                let valid = pp
+                    .iter()
+                    .filter_map(|(re, v)| Some((regex::Regex::new(re).ok()?, v)));
+                for (re, v) in valid {
+                    let re = Arc::new(re);
+                    patterns.push(re.clone());
+                    pats.push(Pat::KeyMatching(re));
+                    walk(root, v, pats, f, depth + 1);
+                    pats.pop();
+                }
             }
-            pats.pop();
-        }
-        for key in ["allOf", "anyOf", "oneOf"] {
-            if let Some(Value::List(items)) = m.get(key).map(|n| &n.value) {
-                for item in items {
-                    walk(root, item, pats, f, depth + 1);
+            if let Some(sub) = m.get("additionalProperties") {
+                let named: Vec<String> = match m.get("properties").map(|n| &n.value) {
+                    Some(Value::Map(props)) => props.keys().map(|k| k.to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                pats.push(if named.is_empty() && patterns.is_empty() {
+                    Pat::AnyKey
+                } else {
+                    Pat::OtherKeys { named, patterns }
+                });
+                walk(root, sub, pats, f, depth + 1);
+                pats.pop();
+            }
+            for key in ["allOf", "anyOf", "oneOf"] {
+                if let Some(Value::List(items)) = m.get(key).map(|n| &n.value) {
+                    for item in items {
+                        walk(root, item, pats, f, depth + 1);
+                    }
                 }
             }
         }
@@ -120,9 +181,9 @@ pub fn select<'a>(root: &'a Node, pats: &[Pat]) -> Vec<(Vec<Segment>, &'a Node)>
         path: &mut Vec<Segment>,
         out: &mut Vec<(Vec<Segment>, &'a Node)>,
     ) {
-        let Some((first, rest)) = pats.split_first() else {
-            out.push((path.clone(), node));
-            return;
+        let (first, rest) = match pats.split_first() {
+            Some(split) => split,
+            None => return out.push((path.clone(), node)),
         };
         match (first, &node.value) {
             (Pat::Key(k), Value::Map(m)) => {
@@ -139,14 +200,14 @@ pub fn select<'a>(root: &'a Node, pats: &[Pat]) -> Vec<(Vec<Segment>, &'a Node)>
                     path.pop();
                 }
             }
-            (Pat::AnyKey, Value::Map(m)) => {
-                for (k, child) in m.iter() {
+            (step, value) => {
+                let children = value.as_map().into_iter().flat_map(|m| m.iter());
+                for (k, child) in children.filter(|(k, _)| step.takes_key(k)) {
                     path.push(Segment::Key(k.clone()));
                     go(child, rest, path, out);
                     path.pop();
                 }
             }
-            _ => {}
         }
     }
     go(root, pats, &mut Vec::new(), &mut out);
@@ -255,8 +316,8 @@ impl ServiceSchema {
         let mut rules = Vec::new();
         let mut secrets = Vec::new();
         walk_schema(&root, &mut |pats, node| {
-            let Some(m) = node.value.as_map() else { return };
-            if let Some(s) = m.get("x-strata-secret") {
+            let m = node.value.as_map();
+            if let Some(s) = m.and_then(|m| m.get("x-strata-secret")) {
                 match s.value {
                     Value::Bool(true) => secrets.push(pats.to_vec()),
                     Value::Bool(false) => {}
@@ -269,7 +330,7 @@ impl ServiceSchema {
                     )),
                 }
             }
-            let Some(list) = m.get("x-strata-validations") else {
+            let Some(list) = m.and_then(|m| m.get("x-strata-validations")) else {
                 return;
             };
             let Value::List(items) = &list.value else {
@@ -366,7 +427,7 @@ impl ServiceSchema {
             self.validator.iter_errors(&json).collect()
         };
         for error in errors {
-            let mut path = instance_segments(eff, error.instance_path());
+            let mut path = instance_segments(error.instance_path());
             let keyword = error.kind().keyword().to_string();
             let mut node = eff.get(&path);
             if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
@@ -492,30 +553,22 @@ pub(crate) fn parse_rule(item: &Node) -> Result<CelRule, (Loc, String)> {
         .map_err(|e| (loc, format!("CEL rule `{source}` does not compile: {e}")))
 }
 
-/// Turns a JSON pointer into our path segments (numbers are indices where the tree has a list).
-fn instance_segments(root: &Node, location: &jsonschema::paths::Location) -> Vec<Segment> {
-    let mut out = Vec::new();
-    let mut node = Some(root);
-    for seg in location.iter() {
-        let s = match seg {
-            jsonschema::paths::LocationSegment::Property(p) => match node.map(|n| &n.value) {
-                Some(Value::List(_)) => p
-                    .parse::<usize>()
-                    .map_or(Segment::Key(p.as_ref().into()), Segment::Index),
-                _ => Segment::Key(p.as_ref().into()),
-            },
+/// Turns a JSON pointer into our path segments.
+fn instance_segments(location: &jsonschema::paths::Location) -> Vec<Segment> {
+    location
+        .iter()
+        .map(|seg| match seg {
+            jsonschema::paths::LocationSegment::Property(p) => Segment::Key(p.as_ref().into()),
             jsonschema::paths::LocationSegment::Index(i) => Segment::Index(i),
-        };
-        node = node.and_then(|n| n.get(std::slice::from_ref(&s)));
-        out.push(s);
-    }
-    out
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::{Format, ParseOptions, parse_document};
+    use crate::value::FileId;
 
     fn doc(files: &FileTable, name: &str, text: &str) -> Node {
         let id = files.intern(name);
@@ -708,11 +761,198 @@ properties:
     }
 
     #[test]
+    fn every_schema_shape_is_walked() {
+        let files = FileTable::new();
+        let text = r#"type: object
+patternProperties:
+  "^x-": {type: string, x-strata-secret: true}
+properties:
+  list: {type: array, items: {type: integer, minimum: 0}}
+  both:
+    allOf:
+      - {type: object, x-strata-validations: [{rule: "self.a > 0"}]}
+      - {required: [a]}
+  broken:
+    x-strata-validations: [{rule: "self.nope > 1", message: m}]
+"#;
+        let schema =
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
+                .unwrap();
+        assert!(format!("{schema:?}").contains("s.yaml"));
+        let eff = doc(
+            &files,
+            "l.yaml",
+            "x-key: plain\nlist: [1, -2]\nboth: {a: 0}\nbroken: {}\n",
+        );
+        let other = Pat::OtherKeys {
+            named: vec!["a".into()],
+            patterns: vec![Arc::new(regex::Regex::new("^x-").unwrap())],
+        };
+        assert!(other.takes_key("b") && !other.takes_key("a") && !other.takes_key("x-y"));
+        assert_eq!(other, other.clone());
+        assert_ne!(other, Pat::AnyKey);
+        assert!(!Pat::AnyIndex.takes_key("a"));
+        let f = schema.check(&eff, None, UNIT, &files);
+        let mut got = rules(&f);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("cel".into(), "both".into()),
+                ("cel".into(), "broken".into()),
+                ("schema/minimum".into(), "list[1]".into()),
+                ("secret/plaintext".into(), "x-key".into()),
+            ]
+        );
+        let broken = f
+            .iter()
+            .find(|x| x.param.as_deref() == Some("broken"))
+            .unwrap();
+        assert!(
+            broken.message.contains("could not be evaluated"),
+            "{}",
+            broken.message
+        );
+    }
+
+    #[test]
+    fn recursive_refs_and_key_patterns() {
+        let files = FileTable::new();
+        // A schema that refers to itself is walked to a bounded depth, not forever.
+        let text = "$defs:\n  node: {type: object, properties: {next: {$ref: \"#/$defs/node\"}}}\nproperties:\n  head: {$ref: \"#/$defs/node\"}\n";
+        let mut visited = 0;
+        walk_schema(&doc(&files, "s.yaml", text), &mut |_, _| visited += 1);
+        assert!(visited > 10 && visited < 200, "{visited}");
+        // Bad regexes select nothing; additionalProperties alone covers every key.
+        let text = "patternProperties: {\"(\": {x-strata-secret: true}, \"^k\": {x-strata-secret: true}}\nadditionalProperties: {x-strata-validations: [{rule: \"self > 0\"}]}\n";
+        let schema =
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text));
+        assert!(schema.is_err(), "jsonschema refuses the bad regex");
+        let text = "patternProperties: {\"^k\": {x-strata-secret: true}}\nadditionalProperties: {x-strata-validations: [{rule: \"self > 0\"}]}\n";
+        let schema =
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
+                .unwrap();
+        let f = schema.check(
+            &doc(&files, "l.yaml", "k1: plain\nz: 0\n"),
+            None,
+            UNIT,
+            &files,
+        );
+        let mut got = rules(&f);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("cel".into(), "z".into()),
+                ("secret/plaintext".into(), "k1".into())
+            ]
+        );
+        let text = "additionalProperties: {x-strata-validations: [{rule: \"self > 0\"}]}\n";
+        let schema =
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
+                .unwrap();
+        assert_eq!(
+            schema
+                .check(&doc(&files, "l.yaml", "a: 0\nb: 1\n"), None, UNIT, &files)
+                .len(),
+            1
+        );
+        let mut pats = Vec::new();
+        walk_schema(
+            &doc(&files, "s.yaml", "patternProperties: {\"(\": {}}\n"),
+            &mut |p, _| pats.push(p.to_vec()),
+        );
+        assert_eq!(pats.len(), 1, "the invalid pattern's subschema is skipped");
+    }
+
+    #[test]
+    fn pattern_steps_compare_and_match() {
+        assert_eq!(Pat::AnyIndex, Pat::AnyIndex);
+        assert_eq!(Pat::AnyKey, Pat::AnyKey);
+        let r = |s: &str| Pat::KeyMatching(Arc::new(regex::Regex::new(s).unwrap()));
+        assert_eq!(r("^a"), r("^a"));
+        assert_ne!(r("^a"), r("^b"));
+        assert!(Pat::Key("a".into()).takes_key("a"));
+        assert!(r("^a").takes_key("ab"));
+        let files = FileTable::new();
+        let n = doc(&files, "x", "a: 1\nl: [1]\n");
+        assert!(
+            select(&n, &[Pat::Key("a".into()), Pat::Key("b".into())]).is_empty(),
+            "a scalar has no keys"
+        );
+        assert!(
+            select(&n, &[Pat::Key("l".into()), Pat::Key("b".into())]).is_empty(),
+            "a list has no keys"
+        );
+        assert!(schema_node_at(&n, "/a/b").is_none());
+        assert!(schema_node_at(&n, "/l/0").is_some());
+    }
+
+    #[test]
+    fn keywords_inside_all_of_are_located_in_the_schema() {
+        let files = FileTable::new();
+        let text = "allOf:\n  - {properties: {n: {maximum: 3}}}\n";
+        let schema =
+            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
+                .unwrap();
+        let f = schema.check(&doc(&files, "l.yaml", "n: 9\n"), None, UNIT, &files);
+        assert_eq!(f.len(), 1);
+        assert!(
+            f[0].hint.as_ref().unwrap().contains("s.yaml:2"),
+            "{:?}",
+            f[0].hint
+        );
+    }
+
+    #[test]
+    fn very_deep_schemas_stop_walking() {
+        let mut text = String::from("type: object\n");
+        for depth in 0..70 {
+            let pad = "  ".repeat(depth * 2);
+            text.push_str(&format!("{pad}properties:\n{pad}  a:\n"));
+        }
+        text.push_str(&format!("{}type: object\n", "  ".repeat(140)));
+        let files = FileTable::new();
+        let node = parse_document(
+            &Arc::from("d.yaml"),
+            FileId(0),
+            text.as_bytes(),
+            Format::Yaml,
+            ParseOptions { templates: false },
+        );
+        // Deeper than documents may nest at all: refused when read, never walked.
+        assert!(node.is_err());
+        let mut visited = 0;
+        let shallow = doc(&files, "s.yaml", "properties: {a: {properties: {b: {}}}}\n");
+        walk_schema(&shallow, &mut |_, _| visited += 1);
+        assert_eq!(visited, 3);
+    }
+
+    #[test]
+    fn malformed_validations_are_refused() {
+        let files = FileTable::new();
+        for text in [
+            "x-strata-validations: [1]\n",
+            "x-strata-validations: [{rule: \"true\", message: 5}]\n",
+            "x-strata-validations: [{message: m}]\n",
+        ] {
+            let e = ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
+                .unwrap_err();
+            assert_eq!(e[0].rule, "schema/invalid", "{text}");
+        }
+    }
+
+    #[test]
     fn patterns_select_and_print() {
         let files = FileTable::new();
         let n = doc(&files, "x", "a: {x: [1, 2], y: [3]}\n");
         let sel = select(&n, &[Pat::Key("a".into()), Pat::AnyKey, Pat::AnyIndex]);
         assert_eq!(sel.len(), 3);
+        assert!(
+            select(&n, &[Pat::AnyIndex]).is_empty(),
+            "a map is not a list"
+        );
+        assert!(select(&n, &[Pat::Key("zz".into())]).is_empty());
         assert_eq!(segments_to_string(&sel[2].0), "a.y[0]");
         assert_eq!(
             pattern_glob(
