@@ -90,7 +90,8 @@ impl CliError {
             ResolveError::Invalid(d) => CliError::Invalid(relocate(&d, root)),
             ResolveError::UnknownService { .. }
             | ResolveError::UnknownTarget { .. }
-            | ResolveError::UnknownEnvironment { .. } => CliError::Usage(e.to_string()),
+            | ResolveError::UnknownEnvironment { .. }
+            | ResolveError::NothingSelected { .. } => CliError::Usage(e.to_string()),
             ResolveError::Source(s) => unreadable(&s, root),
         }
     }

@@ -70,6 +70,12 @@ pub enum ResolveError {
         /// Declared environments.
         known: Vec<String>,
     },
+    /// A selection (of targets, environments, services) matches nothing.
+    #[error("{what}\n  hint: widen the selection; `strata targets` lists what exists")]
+    NothingSelected {
+        /// What was asked for.
+        what: String,
+    },
     /// A file could not be read.
     #[error("cannot read the project: {0}")]
     Source(#[from] SourceError),

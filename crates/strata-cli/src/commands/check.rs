@@ -70,6 +70,12 @@ fn parse_app(s: &str) -> Result<(String, semver::Version), String> {
 pub fn run(root: &Path, args: CheckArgs) -> Result<(), CliError> {
     let project = load_project(root)?;
     let base = match &args.schema_base {
+        Some(dir) if !dir.is_dir() => {
+            return Err(CliError::Usage(format!(
+                "--schema-base {} is not a directory\n  hint: pass the previous version of the project, e.g. `git worktree add ../main main` and --schema-base ../main",
+                dir.display()
+            )));
+        }
         Some(dir) => Some(load_project(dir).map_err(|e| match e {
             CliError::Usage(m) | CliError::Io(m) => CliError::Usage(format!("--schema-base: {m}")),
             other => other,
@@ -97,7 +103,12 @@ pub fn run(root: &Path, args: CheckArgs) -> Result<(), CliError> {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,
     };
-    let shown = |p: &str| display_path(root, p);
+    // Files of the base project are marked "(base) …" by the engine; show them from here.
+    let base_dir = args.schema_base.clone();
+    let shown = |p: &str| match (p.strip_prefix("(base) "), &base_dir) {
+        (Some(rest), Some(dir)) => display_path(dir, rest),
+        _ => display_path(root, p),
+    };
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
     let text = render(
         &run.report,

@@ -324,3 +324,19 @@ pub fn parse_as_json(text: &str, format: strata_core::parse::Format) -> serde_js
     .unwrap_or_else(|e| panic!("cannot read back the output: {e}\n{text}"));
     node.value.to_json()
 }
+
+/// Copies every file under `src` into `dst` (created as needed), keeping relative paths.
+pub fn copy_tree(src: &Path, dst: &Path) {
+    for (rel, bytes) in read_tree(src) {
+        let p = dst.join(&rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, bytes).expect("write");
+    }
+}
+
+/// A fixture holding a copy of `examples/acme` in `TMP/proj`.
+pub fn acme() -> Fixture {
+    let f = project(&[]);
+    copy_tree(Path::new(ACME), &f.root());
+    f
+}

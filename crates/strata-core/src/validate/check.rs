@@ -97,6 +97,80 @@ fn resolve_finding(service: &str, target: &str, e: &ResolveError) -> Finding {
     }
 }
 
+/// Projects with at most this many services are checked as one chunk.
+const SINGLE_CHUNK: usize = 128;
+/// Services per chunk in larger projects.
+const CHUNK: usize = 64;
+
+/// A chunk's compiled schemas and, with a base project, its schema changes.
+type Prepared<'s> = (
+    BTreeMap<&'s str, ServiceSchema>,
+    BTreeMap<&'s str, Vec<Change>>,
+);
+
+/// A checked unit with its place in the report (target index, service index) and hooks.
+type Checked = (usize, usize, Unit, Vec<(Hook, String)>);
+
+/// Compiles the schemas of a chunk of services and, with a base project, diffs them.
+fn prepare_chunk<'s>(
+    project: &Project,
+    base: Option<&Project>,
+    chunk: &[&'s str],
+    problems: &mut Vec<Finding>,
+) -> Result<Prepared<'s>, ResolveError> {
+    let compiled: Vec<(&str, Result<Option<Compiled>, ResolveError>)> = chunk
+        .par_iter()
+        .map(|&service| (service, compile_schema(project, service)))
+        .collect();
+    let mut schemas = BTreeMap::new();
+    for (service, result) in compiled {
+        match result? {
+            Some(Ok(schema)) => {
+                schemas.insert(service, schema);
+            }
+            Some(Err(found)) => problems.extend(found),
+            None => {}
+        }
+    }
+    let mut changes = BTreeMap::new();
+    if let Some(base) = base {
+        for (&service, schema) in &schemas {
+            let old_path = base
+                .config
+                .services
+                .get(service)
+                .and_then(|d| d.schema.as_deref());
+            let Some(old_path) = old_path else { continue };
+            let Some(old) = base.read_document(old_path, false)? else {
+                continue;
+            };
+            let old_path: std::sync::Arc<str> = format!("(base) {old_path}").into();
+            changes.insert(service, diff(&old_path, &old, &schema.path, &schema.root));
+        }
+    }
+    Ok((schemas, changes))
+}
+
+/// Resolves a chunk of services for one target: all at once when the chunk is every
+/// service (parallel, no copies), else one by one in parallel; one by one also attributes
+/// resolution errors to their services.
+fn resolve_chunk<'s>(
+    project: &Project,
+    target: &str,
+    chunk: &[&'s str],
+    whole: bool,
+) -> Result<Resolved<'s>, ResolveError> {
+    if whole
+        && let Ok(all) = project
+            .session(target, ResolveOptions::default())?
+            .resolve_all()
+    {
+        return Ok(chunk.iter().copied().zip(all.into_iter().map(Ok)).collect());
+    }
+    let session = project.session(target, ResolveOptions::default())?;
+    Ok(chunk.par_iter().map(|s| (*s, session.resolve(s))).collect())
+}
+
 /// A compiled schema, or the findings that stop it from compiling.
 type Compiled = Result<ServiceSchema, Vec<Finding>>;
 
@@ -105,8 +179,17 @@ fn compile_schema(project: &Project, service: &str) -> Result<Option<Compiled>, 
     let Some(path) = project.config.services[service].schema.as_deref() else {
         return Ok(None);
     };
-    let Some(doc) = project.read_document(path, false)? else {
-        return Ok(None);
+    let doc = match project.read_document(path, false) {
+        Ok(Some(doc)) => doc,
+        Ok(None) => return Ok(None),
+        // A schema that is not even valid YAML is a finding like any broken schema.
+        Err(ResolveError::Invalid(d)) => {
+            let mut finding = resolve_finding(service, "", &ResolveError::Invalid(d));
+            finding.rule = "schema/invalid".into();
+            finding.target = None;
+            return Ok(Some(Err(vec![finding])));
+        }
+        Err(e) => return Err(e),
     };
     Ok(Some(ServiceSchema::compile(service, path.into(), doc)))
 }
@@ -141,6 +224,21 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
     } else if !opts.envs.is_empty() {
         targets.retain(|t| opts.envs.contains(&t.env));
     }
+    let mut seen = Vec::new();
+    targets.retain(|t| {
+        let new = !seen.contains(t);
+        seen.push(t.clone());
+        new
+    });
+    if targets.is_empty() {
+        return Err(ResolveError::NothingSelected {
+            what: format!(
+                "no target matches --env {} and --target {}",
+                opts.envs.join(","),
+                opts.targets.join(",")
+            ),
+        });
+    }
     for s in opts.services.iter().chain(opts.apps.iter().map(|(s, _)| s)) {
         project.service_index(s)?;
     }
@@ -152,22 +250,6 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
         .collect();
 
     let mut run = CheckRun::default();
-
-    // Schemas, compiled once (in parallel: parsing and compiling dominate small checks).
-    let compiled: Vec<(&str, Result<Option<Compiled>, ResolveError>)> = services
-        .par_iter()
-        .map(|&service| (service, compile_schema(project, service)))
-        .collect();
-    let mut schemas: BTreeMap<&str, ServiceSchema> = BTreeMap::new();
-    for (service, result) in compiled {
-        match result? {
-            Some(Ok(schema)) => {
-                schemas.insert(service, schema);
-            }
-            Some(Err(problems)) => run.report.project.extend(problems),
-            None => {}
-        }
-    }
 
     // Contracts of the app versions asked for.
     let mut contracts: BTreeMap<&str, (Contracts, &semver::Version)> = BTreeMap::new();
@@ -197,134 +279,122 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
         }
     }
 
-    // Schema evolution against the base project.
-    let mut changes: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
-    if let Some(base) = opts.base {
-        for (&service, schema) in &schemas {
-            let Some(old_path) = base
-                .config
-                .services
-                .get(service)
-                .and_then(|d| d.schema.as_deref())
-            else {
-                continue;
+    // Services are checked in chunks: a chunk's compiled schemas are dropped before the
+    // next chunk's are built, so memory stays bounded however many services (and schema
+    // nodes) a project has. A small project is one chunk, resolved with `resolve_all`.
+    let all_services = services.len() == cfg.services.len();
+    let chunk_len = if services.len() <= SINGLE_CHUNK {
+        services.len().max(1)
+    } else {
+        CHUNK
+    };
+    let mut units: Vec<Checked> = Vec::new();
+    for (chunk_no, chunk) in services.chunks(chunk_len).enumerate() {
+        let whole = all_services && chunk.len() == services.len();
+        let (schemas, changes) = prepare_chunk(project, opts.base, chunk, &mut run.report.project)?;
+        let mut changes = changes;
+        let wants_base = opts.base.is_some() && !schemas.is_empty();
+        for (t_index, target) in targets.iter().enumerate() {
+            let name = target.to_string();
+            let protected = cfg
+                .environments
+                .iter()
+                .any(|e| e.name == target.env && e.protected);
+            let effs = resolve_chunk(project, &name, chunk, whole)?;
+            let base_effs: BTreeMap<String, Effective> = match opts.base {
+                Some(base) if wants_base && base.config.target(&name).is_some() => {
+                    match resolve_chunk(base, &name, chunk, false) {
+                        Ok(list) => list
+                            .into_iter()
+                            .filter_map(|(s, e)| e.ok().map(|e| (s.to_string(), e)))
+                            .collect(),
+                        Err(_) => BTreeMap::new(),
+                    }
+                }
+                _ => BTreeMap::new(),
             };
-            let Some(old) = base.read_document(old_path, false)? else {
-                continue;
-            };
-            let old_path: std::sync::Arc<str> = format!("(base) {old_path}").into();
-            changes.insert(service, diff(&old_path, &old, &schema.path, &schema.root));
-        }
-    }
-    let wants_base = opts.base.is_some() && !schemas.is_empty();
-
-    for target in &targets {
-        let name = target.to_string();
-        let protected = cfg
-            .environments
-            .iter()
-            .any(|e| e.name == target.env && e.protected);
-        let one_by_one = || -> Result<Resolved<'_>, ResolveError> {
-            let session = project.session(&name, ResolveOptions::default())?;
-            Ok(services.iter().map(|s| (*s, session.resolve(s))).collect())
-        };
-        // Every service at once when all are checked (parallel, no copies); one by one when
-        // filtering, or to attribute resolution errors to their services.
-        let effs = if services.len() == cfg.services.len() {
-            match project
-                .session(&name, ResolveOptions::default())?
-                .resolve_all()
-            {
-                Ok(all) => services
-                    .iter()
-                    .copied()
-                    .zip(all.into_iter().map(Ok))
-                    .collect(),
-                Err(_) => one_by_one()?,
-            }
-        } else {
-            one_by_one()?
-        };
-        let base_effs: BTreeMap<String, Effective> = match opts.base {
-            Some(base) if wants_base && base.config.target(&name).is_some() => base
-                .session(&name, ResolveOptions::default())
-                .ok()
-                .and_then(|s| s.resolve_all().ok())
-                .map(|all| all.into_iter().map(|e| (e.service.clone(), e)).collect())
-                .unwrap_or_default(),
-            _ => BTreeMap::new(),
-        };
-        let first_unit = run.report.units.len();
-        let results: Vec<(Unit, Vec<(Hook, String)>)> = effs
-            .par_iter()
-            .map(|(service, eff)| {
-                let vars = RuleEnv {
-                    env: &target.env,
-                    provider: &target.provider,
-                    region: &target.region,
-                    service,
-                };
-                let info = UnitInfo {
-                    target: &name,
-                    vars,
-                };
-                let mut findings = Vec::new();
-                let mut hooks = Vec::new();
-                match eff {
-                    Err(e) => findings.push(resolve_finding(service, &name, e)),
-                    Ok(eff) => {
-                        if let Some(schema) = schemas.get(service) {
-                            let base = base_effs.get(*service).map(|b| &b.root);
-                            findings.extend(schema.check(&eff.root, base, info, project.files()));
-                        }
-                        if let Some((c, version)) = contracts.get(service) {
-                            findings.extend(c.check(version, &eff.root, info, project.files()));
-                            if let Some(contract) = c.for_version(version)
-                                && !contract.hooks.is_empty()
-                            {
-                                let input = eff.root.value.to_json().to_string();
-                                hooks.extend(
-                                    contract.hooks.iter().map(|h| (h.clone(), input.clone())),
-                                );
+            let results: Vec<(Unit, Vec<(Hook, String)>)> = effs
+                .par_iter()
+                .map(|(service, eff)| {
+                    let vars = RuleEnv {
+                        env: &target.env,
+                        provider: &target.provider,
+                        region: &target.region,
+                        service,
+                    };
+                    let info = UnitInfo {
+                        target: &name,
+                        vars,
+                    };
+                    let mut findings = Vec::new();
+                    let mut hooks = Vec::new();
+                    match eff {
+                        Err(e) => findings.push(resolve_finding(service, &name, e)),
+                        Ok(eff) => {
+                            if let Some(schema) = schemas.get(service) {
+                                let base = base_effs.get(*service).map(|b| &b.root);
+                                findings.extend(schema.check(
+                                    &eff.root,
+                                    base,
+                                    info,
+                                    project.files(),
+                                ));
+                            }
+                            if let Some((c, version)) = contracts.get(service) {
+                                findings.extend(c.check(version, &eff.root, info, project.files()));
+                                if let Some(contract) = c.for_version(version)
+                                    && !contract.hooks.is_empty()
+                                {
+                                    let input = eff.root.value.to_json().to_string();
+                                    hooks.extend(
+                                        contract.hooks.iter().map(|h| (h.clone(), input.clone())),
+                                    );
+                                }
                             }
                         }
                     }
-                }
-                let unit = Unit {
-                    target: name.clone(),
-                    env: target.env.clone(),
-                    provider: target.provider.clone(),
-                    service: service.to_string(),
-                    protected,
-                    findings,
-                };
-                (unit, hooks)
-            })
-            .collect();
-        for (i, (unit, hooks)) in results.into_iter().enumerate() {
-            for (hook, input) in hooks {
-                run.hooks.push(PendingHook {
-                    unit: first_unit + i,
-                    target: name.clone(),
-                    service: unit.service.clone(),
-                    hook,
-                    input,
-                });
+                    let unit = Unit {
+                        target: name.clone(),
+                        env: target.env.clone(),
+                        provider: target.provider.clone(),
+                        service: service.to_string(),
+                        protected,
+                        findings,
+                    };
+                    (unit, hooks)
+                })
+                .collect();
+            for (i, (unit, hooks)) in results.into_iter().enumerate() {
+                units.push((t_index, chunk_no * chunk_len + i, unit, hooks));
             }
-            run.report.units.push(unit);
+            for (service, eff) in &effs {
+                if let (Some(list), Ok(eff)) = (changes.get_mut(service), eff) {
+                    for change in list.iter_mut() {
+                        change.observe(&name, &eff.root);
+                    }
+                }
+            }
         }
-        for (service, eff) in &effs {
-            if let (Some(list), Ok(eff)) = (changes.get_mut(service), eff) {
-                for change in list.iter_mut() {
-                    change.observe(&name, &eff.root);
-                }
-            }
+        for (service, list) in &changes {
+            run.report
+                .project
+                .extend(list.iter().map(|c| c.finding(service)));
         }
     }
-    for (service, list) in &changes {
-        run.report
-            .project
-            .extend(list.iter().map(|c| c.finding(service)));
+    // Units in target then service order, hooks pointing at their unit.
+    units.sort_by_key(|(t, s, _, _)| (*t, *s));
+    for (_, _, unit, hooks) in units {
+        let index = run.report.units.len();
+        for (hook, input) in hooks {
+            run.hooks.push(PendingHook {
+                unit: index,
+                target: unit.target.clone(),
+                service: unit.service.clone(),
+                hook,
+                input,
+            });
+        }
+        run.report.units.push(unit);
     }
     Ok(run)
 }
@@ -621,6 +691,56 @@ x-strata-validations:
         };
         let run = check(&p, &missing).unwrap();
         assert_eq!(run.report.project[0].rule, "contract/missing");
+    }
+
+    #[test]
+    fn large_projects_are_checked_in_chunks_in_the_same_order() {
+        let n = SINGLE_CHUNK + 10;
+        let mut cfg = String::from(
+            "version: 1\nenvironments: [dev, prod]\nproviders: [aws]\ntargets: [dev/aws/r1, prod/aws/r1]\nhierarchy: [base]\nservices:\n",
+        );
+        let mut src = MemorySource::new().with("schemas/s.yaml", "properties: {n: {maximum: 5}}\n");
+        for i in 0..n {
+            cfg.push_str(&format!("  s{i:03}: {{schema: schemas/s.yaml}}\n"));
+            src.insert(
+                format!("layers/base/s{i:03}.yaml"),
+                format!("n: {}\nr: \"${{ref:s000:n}}\"\n", i % 7),
+            );
+        }
+        src.insert("strata.yaml", cfg);
+        src.insert(
+            "contracts/s137.yaml",
+            "contracts: [{versions: \">=1\", hooks: [{command: [\"true\"]}]}]\n",
+        );
+        let p = Project::load(Arc::new(src)).unwrap();
+        let opts = CheckOptions {
+            apps: vec![("s137".into(), semver::Version::new(1, 0, 0))],
+            ..Default::default()
+        };
+        let run = check(&p, &opts).unwrap();
+        assert_eq!(run.report.units.len(), 2 * n);
+        let order: Vec<(String, String)> = run
+            .report
+            .units
+            .iter()
+            .map(|u| (u.target.clone(), u.service.clone()))
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted, "target then service order");
+        let failing: Vec<&str> = run
+            .report
+            .units
+            .iter()
+            .filter(|u| !u.findings.is_empty())
+            .map(|u| u.service.as_str())
+            .collect();
+        assert_eq!(failing.len(), 2 * (0..n).filter(|i| i % 7 > 5).count());
+        assert_eq!(run.hooks.len(), 2);
+        for h in &run.hooks {
+            assert_eq!(run.report.units[h.unit].service, "s137");
+            assert_eq!(run.report.units[h.unit].target, h.target);
+        }
     }
 
     #[test]

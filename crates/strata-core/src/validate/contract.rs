@@ -62,6 +62,8 @@ pub struct Contracts {
     pub path: Arc<str>,
     /// In file order; the first whose range matches applies.
     pub contracts: Vec<Contract>,
+    /// Where the `contracts:` list is (for "no contract covers this version").
+    pub loc: Loc,
 }
 
 fn err(path: &Arc<str>, loc: Loc, message: impl Into<String>, hint: &str) -> Box<Finding> {
@@ -129,10 +131,12 @@ impl Contracts {
             p.service = service.to_string();
         }
         if problems.is_empty() {
+            let loc = list.map_or(root.loc, |n| n.loc);
             Ok(Contracts {
                 service: service.to_string(),
                 path,
                 contracts,
+                loc,
             })
         } else {
             Err(problems)
@@ -342,7 +346,7 @@ impl Contracts {
                     self.path, self.service
                 ),
                 "add a contract whose `versions` range includes this version".into(),
-                Some(here(Loc::new(Default::default(), 1, 1), &self.path)),
+                Some(here(self.loc, &self.path)),
             )];
         };
         let mut out = Vec::new();

@@ -73,7 +73,8 @@ impl Change {
         if matches!(self.probe, Probe::Present | Probe::Absent | Probe::Fails(_))
             && self.broken_by.is_none()
         {
-            self.broken_by = Some("any configuration (none was given to compare)".into());
+            // An empty name: no particular configuration, any could be affected.
+            self.broken_by = Some(String::new());
         }
     }
 
@@ -90,6 +91,10 @@ impl Change {
             .split_once(':')
             .map_or(param.clone(), |(_, p)| p.to_string());
         let message = match &self.broken_by {
+            Some(t) if t.is_empty() => format!(
+                "breaking: {} (no configuration was given to compare: it could break any)",
+                self.message
+            ),
             Some(t) => format!(
                 "breaking: {} (the configuration of {t} is affected)",
                 self.message
@@ -628,7 +633,12 @@ properties:
             .find(|c| c.kind == "removed-property")
             .unwrap();
         assert!(removed.is_breaking());
-        assert!(removed.finding("svc").message.contains("none was given"));
+        assert!(
+            removed
+                .finding("svc")
+                .message
+                .contains("no configuration was given")
+        );
         let added = changes.iter().find(|c| c.kind == "added-property").unwrap();
         assert!(!added.is_breaking());
     }

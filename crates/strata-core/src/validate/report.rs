@@ -37,7 +37,8 @@ impl fmt::Display for Severity {
 /// A place in a project file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct SourceLoc {
-    /// Project-relative path, `/`-separated.
+    /// Project-relative path, `/`-separated. A file of the base project (`--schema-base`)
+    /// starts with `(base) `.
     pub path: String,
     /// 1-based line.
     pub line: u32,
