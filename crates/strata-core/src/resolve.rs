@@ -349,7 +349,13 @@ pub struct TargetSession<'p> {
     merged: Vec<OnceLock<Result<Arc<Node>, ResolveError>>>,
     opts: ResolveOptions,
     unknown_files: Vec<String>,
+    /// Values of referenced parameters computed earlier (see [`TargetSession::ref_table`]).
+    refs: Option<Arc<RefTable>>,
 }
+
+/// The evaluated values of every parameter some `${ref:…}` points at, for one target:
+/// with it, resolving a service never merges the services it references.
+pub type RefTable = FxHashMap<(usize, Vec<Segment>), Value>;
 
 impl<'p> TargetSession<'p> {
     fn new(
@@ -402,7 +408,59 @@ impl<'p> TargetSession<'p> {
             merged,
             opts,
             unknown_files,
+            refs: None,
         })
+    }
+
+    /// Computes the values of every referenced parameter (merging every service once), so
+    /// that later sessions for this target resolve any subset of services without merging
+    /// the services they reference ([`TargetSession::with_ref_table`]). References that do
+    /// not resolve are left out: resolving the service that holds them reports the error.
+    pub fn ref_table(self) -> RefTable {
+        let n = self.merged.len();
+        let services = &self.project.config.services;
+        let mut wanted: Vec<(usize, Vec<Segment>)> = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                let Ok(tree) = self.merged(i) else {
+                    return Vec::new();
+                };
+                let mut paths = Vec::new();
+                collect_templates(&tree, &[], &mut paths);
+                paths
+                    .iter()
+                    .filter_map(|p| match tree.get(p).map(|n| &n.value) {
+                        Some(Value::Template(t)) => Some(t.refs().cloned().collect::<Vec<_>>()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .filter_map(|r| {
+                        services
+                            .get_index_of(r.service.as_str())
+                            .map(|idx| (idx, r.segments))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let table = wanted
+            .into_par_iter()
+            .filter_map(|(idx, path)| {
+                let mut interp = Interp::new(&self);
+                let value = interp.value_at(idx, &path).ok()??;
+                Some(((idx, path), value))
+            })
+            .collect();
+        // The merged trees are no longer needed; free them on every core.
+        self.merged.into_par_iter().for_each(drop);
+        table
+    }
+
+    /// Uses values computed by [`TargetSession::ref_table`] for this target.
+    pub fn with_ref_table(mut self, table: Arc<RefTable>) -> Self {
+        self.refs = Some(table);
+        self
     }
 
     /// The target being resolved.
@@ -551,6 +609,49 @@ impl<'p> TargetSession<'p> {
                 }
             })
             .collect())
+    }
+
+    /// Resolves some services, in parallel, each with its own result, without copying their
+    /// trees (the session is used up). Unknown names are `UnknownService` errors.
+    pub fn resolve_each(self, services: &[&str]) -> Vec<Result<Effective, ResolveError>> {
+        let indices: Vec<Result<usize, ResolveError>> = services
+            .iter()
+            .map(|s| self.project.service_index(s))
+            .collect();
+        let evaluated: Vec<Result<(usize, Substitutions), ResolveError>> = indices
+            .into_par_iter()
+            .map(|idx| {
+                let idx = idx?;
+                let tree = self.merged(idx)?;
+                Ok((idx, Interp::new(&self).evaluate_service(idx, &tree)?))
+            })
+            .collect();
+        let target = self.target_name.clone();
+        let mut cells: Vec<Option<Arc<Node>>> = self
+            .merged
+            .into_iter()
+            .map(|cell| cell.into_inner().and_then(Result::ok))
+            .collect();
+        evaluated
+            .into_iter()
+            .zip(services)
+            .map(|(r, service)| {
+                let (idx, vals) = r?;
+                let tree = cells.get_mut(idx).and_then(Option::take).ok_or_else(|| {
+                    ResolveError::UnknownService {
+                        name: service.to_string(),
+                        known: Vec::new(),
+                    }
+                })?;
+                let mut root = Arc::try_unwrap(tree).unwrap_or_else(|shared| (*shared).clone());
+                apply(&mut root, vals);
+                Ok(Effective {
+                    service: service.to_string(),
+                    target: target.clone(),
+                    root,
+                })
+            })
+            .collect()
     }
 }
 
@@ -814,54 +915,71 @@ impl<'s, 'p> Interp<'s, 'p> {
                 ),
             ));
         };
+        if let Some(v) = self
+            .session
+            .refs
+            .as_ref()
+            .and_then(|table| table.get(&(idx, r.segments.clone())))
+        {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.value_at(idx, &r.segments)? {
+            return Ok(v);
+        }
         let tree = self.session.merged(idx)?;
-        let Some(node) = tree.get(&r.segments) else {
-            // Find how far the path goes, to say what exists there.
-            let mut depth = 0;
-            while depth < r.segments.len() && tree.get(&r.segments[..=depth]).is_some() {
-                depth += 1;
-            }
-            let there = tree.get(&r.segments[..depth]);
-            let available = match there.map(|n| &n.value) {
-                Some(Value::Map(m)) => {
-                    let keys: Vec<&str> = m.keys().map(|k| &**k).take(20).collect();
-                    format!(
-                        "keys at `{}:{}`: {}",
-                        r.service,
-                        segments_to_string(&r.segments[..depth]),
-                        keys.join(", ")
-                    )
-                }
-                Some(Value::List(items)) => format!(
-                    "`{}:{}` is a list of {} items",
+        // Find how far the path goes, to say what exists there.
+        let mut depth = 0;
+        while depth < r.segments.len() && tree.get(&r.segments[..=depth]).is_some() {
+            depth += 1;
+        }
+        let there = tree.get(&r.segments[..depth]);
+        let available = match there.map(|n| &n.value) {
+            Some(Value::Map(m)) => {
+                let keys: Vec<&str> = m.keys().map(|k| &**k).take(20).collect();
+                format!(
+                    "keys at `{}:{}`: {}",
                     r.service,
                     segments_to_string(&r.segments[..depth]),
-                    items.len()
-                ),
-                _ => "check the path; `strata resolve SERVICE --target T` shows what exists".into(),
-            };
-            return Err(self.diag(
-                DiagKind::MissingRef,
-                loc,
-                format!(
-                    "`{}` references `{r}`, which does not exist for target {}",
-                    t.source, self.session.target_name
-                ),
-                available,
-            ));
+                    keys.join(", ")
+                )
+            }
+            Some(Value::List(items)) => format!(
+                "`{}:{}` is a list of {} items",
+                r.service,
+                segments_to_string(&r.segments[..depth]),
+                items.len()
+            ),
+            _ => "check the path; `strata resolve SERVICE --target T` shows what exists".into(),
+        };
+        Err(self.diag(
+            DiagKind::MissingRef,
+            loc,
+            format!(
+                "`{}` references `{r}`, which does not exist for target {}",
+                t.source, self.session.target_name
+            ),
+            available,
+        ))
+    }
+
+    /// The evaluated value at `path` of service `idx`; `None` when there is no such node.
+    fn value_at(&mut self, idx: usize, path: &[Segment]) -> Result<Option<Value>, ResolveError> {
+        let tree = self.session.merged(idx)?;
+        let Some(node) = tree.get(path) else {
+            return Ok(None);
         };
         let mut value = node.clone();
         let mut inner = Vec::new();
         collect_templates(&value, &[], &mut inner);
         for sub in inner {
-            let mut full = r.segments.clone();
+            let mut full = path.to_vec();
             full.extend(sub.iter().cloned());
             let v = self.eval_at(idx, &full, &tree)?;
             if let Some(n) = value.get_mut(&sub) {
                 n.value = v;
             }
         }
-        Ok(value.value)
+        Ok(Some(value.value))
     }
 }
 
@@ -1188,6 +1306,56 @@ vars:
         assert_eq!(all[0].service, "a");
         assert_eq!(all[0].root.value.to_json(), single[0]);
         assert_eq!(all[1].root.value.to_json(), single[1]);
+    }
+
+    #[test]
+    fn a_ref_table_replaces_merging_referenced_services() {
+        let files = [
+            (
+                "layers/base/a.yaml",
+                "x: \"${ref:b:y}\"\nm: \"${ref:b:db}\"\nbad: \"${ref:b:nope}\"\n",
+            ),
+            (
+                "layers/base/b.yaml",
+                "y: \"${env}-b\"\ndb: {port: 1, name: \"${service}\"}\n",
+            ),
+        ];
+        let p = project(&files);
+        let s = p
+            .session("dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap();
+        let table = s.ref_table();
+        let b = p.config.services.get_index_of("b").unwrap();
+        assert_eq!(table.len(), 2, "the missing ref is left out: {table:?}");
+        let y = crate::path::parse_segments("y").unwrap();
+        assert_eq!(table[&(b, y)], Value::Str("dev-b".into()));
+        // The table answers refs: b's layer may even be gone without changing a.
+        let mut src = MemorySource::new().with("strata.yaml", CONFIG);
+        src.insert(
+            "layers/base/a.yaml",
+            "x: \"${ref:b:y}\"\nm: \"${ref:b:db}\"\n",
+        );
+        let p2 = Project::load(Arc::new(src)).unwrap();
+        let with = p2
+            .session("dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap()
+            .with_ref_table(Arc::new(table));
+        assert_eq!(
+            with.resolve("a").unwrap().root.value.to_json(),
+            j(r#"{"x": "dev-b", "m": {"port": 1, "name": "b"}}"#)
+        );
+        let each = p
+            .session("dev/aws/us-east-1", ResolveOptions::default())
+            .unwrap()
+            .resolve_each(&["b", "zz", "a"]);
+        assert_eq!(
+            each[0].as_ref().unwrap().root.value.to_json(),
+            j(r#"{"y": "dev-b", "db": {"port": 1, "name": "b"}}"#)
+        );
+        assert!(matches!(each[1], Err(ResolveError::UnknownService { .. })));
+        assert!(
+            matches!(&each[2], Err(ResolveError::Invalid(d)) if d.kind == DiagKind::MissingRef)
+        );
     }
 
     #[test]

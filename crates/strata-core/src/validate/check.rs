@@ -7,6 +7,7 @@
 //! run: running commands is the caller's I/O.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -16,7 +17,7 @@ use super::evolution::{Change, diff};
 use super::report::{Finding, Report, Severity, SourceLoc, Unit};
 use super::schema::{ServiceSchema, UnitInfo};
 use crate::error::Diagnostic;
-use crate::resolve::{Effective, Project, ResolveError, ResolveOptions};
+use crate::resolve::{Effective, Project, RefTable, ResolveError, ResolveOptions};
 
 /// What to check.
 #[derive(Default)]
@@ -159,6 +160,7 @@ fn resolve_chunk<'s>(
     target: &str,
     chunk: &[&'s str],
     whole: bool,
+    refs: Option<&Arc<RefTable>>,
 ) -> Result<Resolved<'s>, ResolveError> {
     if whole
         && let Ok(all) = project
@@ -167,8 +169,15 @@ fn resolve_chunk<'s>(
     {
         return Ok(chunk.iter().copied().zip(all.into_iter().map(Ok)).collect());
     }
-    let session = project.session(target, ResolveOptions::default())?;
-    Ok(chunk.par_iter().map(|s| (*s, session.resolve(s))).collect())
+    let mut session = project.session(target, ResolveOptions::default())?;
+    if let Some(table) = refs {
+        session = session.with_ref_table(table.clone());
+    }
+    Ok(chunk
+        .iter()
+        .copied()
+        .zip(session.resolve_each(chunk))
+        .collect())
 }
 
 /// A compiled schema, or the findings that stop it from compiling.
@@ -289,6 +298,25 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
         CHUNK
     };
     let mut units: Vec<Checked> = Vec::new();
+    // With several chunks, each target's referenced values are computed once up front, so
+    // resolving a chunk never merges the services its references point into.
+    let ref_tables = |p: &Project| -> Vec<Option<Arc<RefTable>>> {
+        targets
+            .iter()
+            .map(|t| {
+                let name = t.to_string();
+                (services.len() > chunk_len)
+                    .then(|| p.session(&name, ResolveOptions::default()).ok())
+                    .flatten()
+                    .map(|s| Arc::new(s.ref_table()))
+            })
+            .collect()
+    };
+    let tables = ref_tables(project);
+    let base_tables = match opts.base {
+        Some(base) if services.len() > chunk_len => ref_tables(base),
+        _ => vec![None; targets.len()],
+    };
     for (chunk_no, chunk) in services.chunks(chunk_len).enumerate() {
         let whole = all_services && chunk.len() == services.len();
         let (schemas, changes) = prepare_chunk(project, opts.base, chunk, &mut run.report.project)?;
@@ -300,10 +328,10 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
                 .environments
                 .iter()
                 .any(|e| e.name == target.env && e.protected);
-            let effs = resolve_chunk(project, &name, chunk, whole)?;
+            let effs = resolve_chunk(project, &name, chunk, whole, tables[t_index].as_ref())?;
             let base_effs: BTreeMap<String, Effective> = match opts.base {
                 Some(base) if wants_base && base.config.target(&name).is_some() => {
-                    match resolve_chunk(base, &name, chunk, false) {
+                    match resolve_chunk(base, &name, chunk, false, base_tables[t_index].as_ref()) {
                         Ok(list) => list
                             .into_iter()
                             .filter_map(|(s, e)| e.ok().map(|e| (s.to_string(), e)))
@@ -374,6 +402,9 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
                     }
                 }
             }
+            // Freeing a million nodes is real work: spread it over the cores too.
+            effs.into_par_iter().for_each(drop);
+            base_effs.into_par_iter().for_each(drop);
         }
         for (service, list) in &changes {
             run.report
@@ -403,7 +434,6 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
 mod tests {
     use super::*;
     use crate::files::MemorySource;
-    use std::sync::Arc;
 
     const CONFIG: &str = "version: 1
 environments: [{name: dev}, {name: prod, protected: true}]
