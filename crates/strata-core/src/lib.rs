@@ -32,5 +32,7 @@ pub mod parse;
 pub mod path;
 pub mod project;
 pub mod resolve;
+#[cfg(test)]
+mod test_support;
 pub mod validate;
 pub mod value;

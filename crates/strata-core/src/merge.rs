@@ -443,9 +443,7 @@ fn is_marker(n: &Node, what: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{Format, ParseOptions, parse_document};
     use crate::path::{ParamGlob, parse_segments};
-    use std::sync::Arc;
 
     struct Fixture {
         files: FileTable,
@@ -470,15 +468,7 @@ mod tests {
         }
 
         fn doc(&self, name: &str, text: &str) -> Node {
-            let id = self.files.intern(name);
-            parse_document(
-                &Arc::from(name),
-                id,
-                text.as_bytes(),
-                Format::Yaml,
-                ParseOptions { templates: false },
-            )
-            .unwrap()
+            crate::test_support::doc(&self.files, name, text)
         }
 
         fn merge(&self, provider: &str, layers: &[&str]) -> Result<Node, Diagnostic> {

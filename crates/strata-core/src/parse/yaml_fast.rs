@@ -191,7 +191,8 @@ impl<'a> Reader<'a, '_> {
 
     fn plain(&self, text: &str, line: u32, col: u32) -> Option<Value> {
         let first = text.chars().next()?;
-        if "[]{}&*!|>'\"%@`#,?:".contains(first) || text.starts_with("- ") {
+        // A lone `-` (or `- …`) is a sequence entry, not a scalar.
+        if "[]{}&*!|>'\"%@`#,?:".contains(first) || text == "-" || text.starts_with("- ") {
             return None;
         }
         let body = match text.find(" #") {
@@ -542,6 +543,7 @@ mod tests {
             "a: \"${nope}\"\n",
             "a: 99999999999999999999\n",
             "a: \"\\x41\"\n",
+            "a:\n  b: -\n",
             "",
         ] {
             let (fast, _) = ctx_parse(text);

@@ -410,20 +410,8 @@ impl Contracts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{Format, ParseOptions, parse_document};
+    use crate::test_support::doc;
     use crate::validate::cel::RuleEnv;
-
-    fn doc(files: &FileTable, name: &str, text: &str) -> Node {
-        let id = files.intern(name);
-        parse_document(
-            &Arc::from(name),
-            id,
-            text.as_bytes(),
-            Format::Yaml,
-            ParseOptions { templates: false },
-        )
-        .unwrap()
-    }
 
     const CONTRACTS: &str = r#"contracts:
   - versions: ">=2.4 <3"

@@ -568,19 +568,8 @@ fn instance_segments(location: &jsonschema::paths::Location) -> Vec<Segment> {
 mod tests {
     use super::*;
     use crate::parse::{Format, ParseOptions, parse_document};
+    use crate::test_support::doc;
     use crate::value::FileId;
-
-    fn doc(files: &FileTable, name: &str, text: &str) -> Node {
-        let id = files.intern(name);
-        parse_document(
-            &Arc::from(name),
-            id,
-            text.as_bytes(),
-            Format::Yaml,
-            ParseOptions { templates: false },
-        )
-        .unwrap()
-    }
 
     const SCHEMA: &str = r#"type: object
 additionalProperties: false

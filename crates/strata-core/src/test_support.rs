@@ -1,0 +1,21 @@
+//! Helpers shared by the unit tests of several modules.
+
+use std::sync::Arc;
+
+use crate::files::FileTable;
+use crate::parse::{Format, ParseOptions, parse_document};
+use crate::value::Node;
+
+/// Parses `text` as a YAML document named `name` (literal strings, no placeholders),
+/// interning the name in `files` so locations resolve to it.
+pub fn doc(files: &FileTable, name: &str, text: &str) -> Node {
+    let id = files.intern(name);
+    parse_document(
+        &Arc::from(name),
+        id,
+        text.as_bytes(),
+        Format::Yaml,
+        ParseOptions { templates: false },
+    )
+    .expect("test documents are valid YAML")
+}
