@@ -104,6 +104,17 @@ enum Command {
     #[command(verbatim_doc_comment)]
     Check(commands::check::CheckArgs),
 
+    /// List the provider catalogs, or show one (`strata providers show aws`): regions,
+    /// vocabulary (`${size:medium}` …), naming and tag/label rules, default variables.
+    Providers(commands::providers::ProvidersArgs),
+
+    /// Write every effective configuration of one provider, one file per target and
+    /// service (OUT/ENV/PROVIDER/REGION/SERVICE.json), atomically.
+    ///
+    /// Example: strata render --provider aws --env prod --out build/aws
+    #[command(verbatim_doc_comment)]
+    Render(commands::render::RenderArgs),
+
     /// Work with schemas (`strata schema diff OLD NEW`).
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
@@ -125,6 +136,8 @@ fn main() -> ExitCode {
         Command::Gen(args) => commands::gen_cmd::run(args),
         Command::Check(args) => commands::check::run(&cli.project, args),
         Command::Schema(cmd) => commands::schema::run(&cli.project, cmd),
+        Command::Providers(args) => commands::providers::run(&cli.project, args),
+        Command::Render(args) => commands::render::run(&cli.project, args),
     };
     match result {
         Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,

@@ -28,6 +28,8 @@ pub enum DiagKind {
     RefCycle,
     /// A list or map was referenced inside a longer string.
     NotAScalar,
+    /// `${KIND:NAME}` names no vocabulary entry of the target's provider.
+    Vocabulary,
 }
 
 /// A located problem in a project file.

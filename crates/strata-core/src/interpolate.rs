@@ -23,6 +23,14 @@ pub enum Part {
     Var(Vec<Segment>),
     /// `${ref:SERVICE:PATH}`
     Ref(ParamPath),
+    /// `${KIND:NAME}`: a portable name from the provider catalogs' vocabulary
+    /// (`${size:medium}`, `${storage:infrequent}`, `${region:us-east}`).
+    Vocab {
+        /// `size`, `storage`, `region`, …
+        kind: Box<str>,
+        /// `medium`, `infrequent`, …
+        name: Box<str>,
+    },
 }
 
 /// A string with placeholders.
@@ -138,6 +146,19 @@ fn parse_placeholder(name: &str, whole: &str) -> Result<Part, TemplateError> {
         }
         return Ok(Part::Ref(path));
     }
+    if let Some((kind, word)) = name.split_once(':') {
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if ok(kind) && ok(word) {
+            return Ok(Part::Vocab {
+                kind: kind.into(),
+                name: word.into(),
+            });
+        }
+    }
     Err(TemplateError {
         message: format!("unknown placeholder `${{{name}}}` in `{whole}`"),
         hint: KNOWN.into(),
@@ -185,6 +206,25 @@ mod tests {
         let t = Template::parse("x${ref:ledger:db.port}").unwrap().unwrap();
         assert!(t.single().is_none());
         assert_eq!(t.refs().count(), 1);
+    }
+
+    #[test]
+    fn vocabulary_placeholders() {
+        assert_eq!(
+            parts("${size:medium}"),
+            vec![Part::Vocab {
+                kind: "size".into(),
+                name: "medium".into()
+            }]
+        );
+        assert_eq!(
+            parts("${region}"),
+            vec![Part::Region],
+            "the target's region, not vocabulary"
+        );
+        assert!(matches!(parts("${region:us-east}")[0], Part::Vocab { .. }));
+        assert!(Template::parse("${size:}").is_err());
+        assert!(Template::parse("${size:a b}").is_err());
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod merge;
 pub mod parse;
 pub mod path;
 pub mod project;
+pub mod providers;
 pub mod resolve;
 #[cfg(test)]
 mod test_support;

@@ -708,7 +708,8 @@ impl ProjectConfig {
     }
 }
 
-fn merge_vars(dst: &mut Map, src: &Map) {
+/// Deep-merges variable maps: `src` wins.
+pub(crate) fn merge_vars(dst: &mut Map, src: &Map) {
     for (k, v) in src.iter() {
         match (dst.get_mut(k), &v.value) {
             (Some(d), Value::Map(sm)) if matches!(d.value, Value::Map(_)) => {

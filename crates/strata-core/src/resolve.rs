@@ -21,7 +21,10 @@ use crate::interpolate::{Part, Template};
 use crate::merge::Merger;
 use crate::parse::{Format, ParseOptions, parse_document};
 use crate::path::{ParamPath, Segment, segments_to_string};
-use crate::project::{MergeRule, PROJECT_FILE, ProjectConfig, Target, schema_merge_rules};
+use crate::project::{
+    MergeRule, PROJECT_FILE, ProjectConfig, Target, merge_vars, schema_merge_rules,
+};
+use crate::providers::Catalogs;
 use crate::value::{Loc, Map, Node, Value, map_with_capacity};
 
 /// Why a project could not be loaded.
@@ -108,6 +111,8 @@ pub struct Project {
     schema_rules: Vec<OnceLock<Result<Vec<MergeRule>, ResolveError>>>,
     /// `strata.yaml` as parsed, to locate errors about what it declares.
     strata_yaml: Node,
+    /// Built-in provider catalogs plus the project's `providers/*.yaml`, read on first use.
+    catalogs: OnceLock<Result<Catalogs, ResolveError>>,
     content_hash: OnceLock<Result<ContentHash, SourceError>>,
 }
 
@@ -189,6 +194,7 @@ impl Project {
             files,
             schema_rules,
             strata_yaml: root,
+            catalogs: OnceLock::new(),
             content_hash: OnceLock::new(),
         })
     }
@@ -263,6 +269,29 @@ impl Project {
         opts: ResolveOptions,
     ) -> Result<Effective, ResolveError> {
         self.session(target, opts)?.resolve(service)
+    }
+
+    /// The provider catalogs: built-in ones extended by the project's `providers/*.yaml`.
+    pub fn catalogs(&self) -> Result<&Catalogs, ResolveError> {
+        self.catalogs
+            .get_or_init(|| {
+                let mut docs = Vec::new();
+                for name in self.source.list_dir("providers")? {
+                    if !Format::EXTENSIONS
+                        .iter()
+                        .any(|e| name.ends_with(&format!(".{e}")))
+                    {
+                        continue;
+                    }
+                    let path = format!("providers/{name}");
+                    if let Some(node) = read_doc(&*self.source, &self.files, &path, false)? {
+                        docs.push((Arc::from(path.as_str()), node));
+                    }
+                }
+                Ok(Catalogs::with_project(&docs)?)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The list strategies declared in service `idx`'s schema (read once).
@@ -397,7 +426,14 @@ impl<'p> TargetSession<'p> {
             });
         }
         unknown_files.sort();
-        let vars = cfg.vars_for(&target);
+        // The provider catalog's defaults sit under every scope of strata.yaml's vars.
+        let mut vars = project
+            .catalogs()
+            .ok()
+            .and_then(|c| c.get(&target.provider))
+            .map(|c| c.vars.clone())
+            .unwrap_or_default();
+        merge_vars(&mut vars, &cfg.vars_for(&target));
         let merged = (0..cfg.services.len()).map(|_| OnceLock::new()).collect();
         Ok(TargetSession {
             project,
@@ -899,6 +935,19 @@ impl<'s, 'p> Interp<'s, 'p> {
                 }
             }
             Part::Ref(r) => self.ref_value(r, loc, t)?,
+            Part::Vocab { kind, name } => {
+                let catalogs = self.session.project.catalogs()?;
+                catalogs
+                    .vocabulary(&target.provider, kind, name)
+                    .map_err(|e| {
+                        self.diag(
+                            DiagKind::Vocabulary,
+                            loc,
+                            format!("`{}` for provider {}: {e}", t.source, target.provider),
+                            "use a name from the provider catalog (`strata providers show PROVIDER`), or add it in providers/<name>.yaml".into(),
+                        )
+                    })?
+            }
         })
     }
 

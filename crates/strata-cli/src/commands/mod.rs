@@ -4,6 +4,8 @@ pub mod check;
 pub mod gen_cmd;
 pub mod init;
 pub mod list;
+pub mod providers;
+pub mod render;
 pub mod resolve;
 pub mod schema;
 

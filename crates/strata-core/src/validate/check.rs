@@ -200,7 +200,13 @@ fn compile_schema(project: &Project, service: &str) -> Result<Option<Compiled>, 
         }
         Err(e) => return Err(e),
     };
-    Ok(Some(ServiceSchema::compile(service, path.into(), doc)))
+    let catalogs = project.catalogs()?;
+    Ok(Some(ServiceSchema::compile(
+        service,
+        path.into(),
+        doc,
+        catalogs,
+    )))
 }
 
 /// Runs a check. Usage mistakes (an unknown target, environment or service) are errors;

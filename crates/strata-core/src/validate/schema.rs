@@ -234,6 +234,15 @@ pub struct ServiceSchema {
     validator: jsonschema::Validator,
     rules: Vec<(Vec<Pat>, CelRule)>,
     secrets: Vec<Vec<Pat>>,
+    /// Strata formats (`aws-region`, `cloud-region`, `gcp-project-id`, …), optionally only
+    /// for one provider (inside `x-strata-provider`).
+    formats: Vec<(Vec<Pat>, String, Option<String>)>,
+    /// Tag/label maps (`x-strata-tags: true`), optionally only for one provider.
+    tag_maps: Vec<(Vec<Pat>, Option<String>)>,
+    /// `x-strata-provider: {PROVIDER: schema}` overlays: (where, provider, validator, the
+    /// overlay's pointer in the schema file for hints).
+    overlays: Vec<(Vec<Pat>, String, jsonschema::Validator, String)>,
+    catalogs: crate::providers::Catalogs,
 }
 
 impl std::fmt::Debug for ServiceSchema {
@@ -288,6 +297,7 @@ impl ServiceSchema {
         service: &str,
         path: Arc<str>,
         root: Node,
+        catalogs: &crate::providers::Catalogs,
     ) -> Result<ServiceSchema, Vec<Finding>> {
         let mut problems = Vec::new();
         let json = root.value.to_json();
@@ -315,8 +325,83 @@ impl ServiceSchema {
         };
         let mut rules = Vec::new();
         let mut secrets = Vec::new();
+        let mut formats = Vec::new();
+        let mut tag_maps = Vec::new();
+        let mut overlays = Vec::new();
+        // Provider annotations on a node (also inside overlays, limited to that provider).
+        let provider_notes =
+            |pats: &[Pat],
+             m: &crate::value::Map,
+             only: Option<&str>,
+             formats: &mut Vec<(Vec<Pat>, String, Option<String>)>,
+             tag_maps: &mut Vec<(Vec<Pat>, Option<String>)>| {
+                if let Some(Value::Str(f)) = m.get("format").map(|n| &n.value)
+                    && catalogs.knows_format(f)
+                {
+                    formats.push((pats.to_vec(), f.to_string(), only.map(str::to_string)));
+                }
+                if matches!(
+                    m.get("x-strata-tags").map(|n| &n.value),
+                    Some(Value::Bool(true))
+                ) {
+                    tag_maps.push((pats.to_vec(), only.map(str::to_string)));
+                }
+            };
         walk_schema(&root, &mut |pats, node| {
             let m = node.value.as_map();
+            if let Some(m) = m {
+                provider_notes(pats, m, None, &mut formats, &mut tag_maps);
+            }
+            if let Some(block) = m.and_then(|m| m.get("x-strata-provider")) {
+                let Some(by_provider) = block.value.as_map() else {
+                    problems.push(schema_finding(
+                        service,
+                        &path,
+                        block.loc,
+                        "`x-strata-provider` must map provider names to schemas".into(),
+                        "write `x-strata-provider: {aws: {maxLength: 63}, gcp: {pattern: \"^[a-z]\"}}`",
+                    ));
+                    return;
+                };
+                for (provider, sub) in by_provider.iter() {
+                    if catalogs.get(provider).is_none() {
+                        problems.push(schema_finding(
+                            service,
+                            &path,
+                            sub.loc,
+                            format!("`x-strata-provider` names unknown provider `{provider}`"),
+                            "use a provider with a catalog (`strata providers`), or add providers/<name>.yaml",
+                        ));
+                        continue;
+                    }
+                    match jsonschema::options()
+                        .with_draft(jsonschema::Draft::Draft202012)
+                        .should_validate_formats(true)
+                        .build(&sub.value.to_json())
+                    {
+                        Ok(v) => overlays.push((
+                            pats.to_vec(),
+                            provider.to_string(),
+                            v,
+                            sub.loc.line.to_string(),
+                        )),
+                        Err(e) => problems.push(schema_finding(
+                            service,
+                            &path,
+                            sub.loc,
+                            format!("the `{provider}` overlay is not a valid JSON Schema: {e}"),
+                            "fix the overlay schema",
+                        )),
+                    }
+                    walk_schema(sub, &mut |inner, n| {
+                        if let Some(im) = n.value.as_map() {
+                            let mut full = pats.to_vec();
+                            full.extend(inner.iter().cloned());
+                            provider_notes(&full, im, Some(provider), &mut formats, &mut tag_maps);
+                        }
+                    });
+                }
+            }
             if let Some(s) = m.and_then(|m| m.get("x-strata-secret")) {
                 match s.value {
                     Value::Bool(true) => secrets.push(pats.to_vec()),
@@ -364,6 +449,10 @@ impl ServiceSchema {
                 validator,
                 rules,
                 secrets,
+                formats,
+                tag_maps,
+                overlays,
+                catalogs: catalogs.clone(),
             }),
             _ => Err(problems),
         }
@@ -419,54 +508,123 @@ impl ServiceSchema {
         }
 
         // JSON Schema.
-        let json = eff.value.to_json();
-        // Most configurations are valid: the yes/no check is much cheaper than collecting errors.
-        let errors = if self.validator.is_valid(&json) {
-            Vec::new()
-        } else {
-            self.validator.iter_errors(&json).collect()
+        let mut schema_errors = |validator: &jsonschema::Validator,
+                                 at: &[Segment],
+                                 node: &Node,
+                                 prefix: &str,
+                                 line_of: &dyn Fn(&str) -> u32| {
+            let json = node.value.to_json();
+            // Most configurations are valid: the yes/no check is much cheaper than collecting errors.
+            if validator.is_valid(&json) {
+                return;
+            }
+            for error in validator.iter_errors(&json) {
+                let mut path = at.to_vec();
+                path.extend(instance_segments(error.instance_path()));
+                let keyword = error.kind().keyword().to_string();
+                let mut found = eff.get(&path);
+                if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+                    error.kind()
+                    && let Some(first) = unexpected.first()
+                {
+                    path.push(Segment::Key(first.as_str().into()));
+                    found = eff.get(&path).or(found);
+                }
+                if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
+                    && let Some(name) = property.as_str()
+                {
+                    path.push(Segment::Key(name.into()));
+                }
+                let secret = is_secret(&path);
+                if secret && found.is_some_and(|n| is_encrypted(&n.value)) {
+                    // Constraints on a secret describe its plaintext; ciphertext cannot be checked.
+                    continue;
+                }
+                let message = if secret {
+                    error.masked().to_string()
+                } else {
+                    error.to_string()
+                };
+                let hint = format!(
+                    "the rule is `{keyword}` at {}:{}; change the value in the layer, or the schema if the rule is wrong",
+                    self.path,
+                    line_of(error.schema_path().as_str())
+                );
+                let loc = found.map_or(node.loc, |n| n.loc);
+                out.push(finding(
+                    format!("{prefix}{keyword}"),
+                    &path,
+                    message,
+                    Some(hint),
+                    loc,
+                ));
+            }
         };
-        for error in errors {
-            let mut path = instance_segments(error.instance_path());
-            let keyword = error.kind().keyword().to_string();
-            let mut node = eff.get(&path);
-            if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
-                error.kind()
-                && let Some(first) = unexpected.first()
-            {
-                path.push(Segment::Key(first.as_str().into()));
-                node = eff.get(&path).or(node);
-            }
-            if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind()
-                && let Some(name) = property.as_str()
-            {
-                path.push(Segment::Key(name.into()));
-            }
-            let secret = is_secret(&path);
-            if secret && node.is_some_and(|n| is_encrypted(&n.value)) {
-                // Constraints on a secret describe its plaintext; ciphertext cannot be checked.
+        let root_line =
+            |pointer: &str| schema_node_at(&self.root, pointer).map_or(0, |n| n.loc.line);
+        schema_errors(&self.validator, &[], eff, "schema/", &root_line);
+        for (pats, provider, validator, line) in &self.overlays {
+            if provider != unit.vars.provider {
                 continue;
             }
-            let message = if secret {
-                error.masked().to_string()
-            } else {
-                error.to_string()
-            };
-            let schema_line = schema_node_at(&self.root, error.schema_path().as_str())
-                .map(|n| n.loc.line)
-                .unwrap_or(0);
-            let hint = format!(
-                "the rule is `{keyword}` at {}:{schema_line}; change the value in the layer, or the schema if the rule is wrong",
-                self.path
-            );
-            let loc = node.map_or(eff.loc, |n| n.loc);
-            out.push(finding(
-                format!("schema/{keyword}"),
-                &path,
-                message,
-                Some(hint),
-                loc,
-            ));
+            let overlay_line = |_: &str| line.parse().unwrap_or(0);
+            for (path, node) in select(eff, pats) {
+                schema_errors(validator, &path, node, "provider/", &overlay_line);
+            }
+        }
+
+        // Provider formats and tag/label rules, for the target's provider.
+        let provider = unit.vars.provider;
+        let applies = |only: &Option<String>| only.as_deref().is_none_or(|p| p == provider);
+        for (pats, format, only) in &self.formats {
+            if !applies(only) {
+                continue;
+            }
+            for (path, node) in select(eff, pats) {
+                let Value::Str(text) = &node.value else {
+                    continue;
+                };
+                if is_secret(&path) {
+                    continue;
+                }
+                if let Some(Err(message)) = self.catalogs.check_format(format, text, provider) {
+                    out.push(finding(
+                        format!("provider/{format}"),
+                        &path,
+                        message,
+                        Some(format!(
+                            "`format: {format}` in {}; see `strata providers show {provider}`",
+                            self.path
+                        )),
+                        node.loc,
+                    ));
+                }
+            }
+        }
+        for (pats, only) in &self.tag_maps {
+            if !applies(only) {
+                continue;
+            }
+            for (path, node) in select(eff, pats) {
+                let Value::Map(map) = &node.value else {
+                    continue;
+                };
+                for (key, message) in self.catalogs.check_tags(provider, map) {
+                    let mut at = path.clone();
+                    let mut loc = node.loc;
+                    if let Some(k) = key {
+                        loc = map.get(k.as_str()).map_or(loc, |n| n.loc);
+                        at.push(Segment::Key(k.into()));
+                    }
+                    out.push(finding(
+                        "provider/tags".into(),
+                        &at,
+                        message,
+                        Some(format!("the {provider} rules for tags and labels: `strata providers show {provider}`")),
+                        loc,
+                    ));
+                }
+            }
         }
 
         // CEL rules.
@@ -567,6 +725,11 @@ fn instance_segments(location: &jsonschema::paths::Location) -> Vec<Segment> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compiles with no provider catalogs (these tests are about the schema itself).
+    fn compile(service: &str, path: Arc<str>, root: Node) -> Result<ServiceSchema, Vec<Finding>> {
+        ServiceSchema::compile(service, path, root, &crate::providers::Catalogs::default())
+    }
     use crate::parse::{Format, ParseOptions, parse_document};
     use crate::test_support::doc;
     use crate::value::FileId;
@@ -611,7 +774,7 @@ properties:
 
     fn check(config: &str) -> Vec<Finding> {
         let files = FileTable::new();
-        let schema = ServiceSchema::compile(
+        let schema = compile(
             "svc",
             Arc::from("schemas/svc.yaml"),
             doc(&files, "schemas/svc.yaml", SCHEMA),
@@ -702,8 +865,7 @@ properties:
     fn broken_schemas_are_located() {
         let files = FileTable::new();
         let bad = "type: object\nproperties:\n  a:\n    x-strata-validations:\n      - rule: \"self.a <\"\n";
-        let e = ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad))
-            .unwrap_err();
+        let e = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).unwrap_err();
         assert_eq!(e[0].location.as_ref().unwrap().line, 5);
         assert!(
             e[0].message.contains("does not compile"),
@@ -711,32 +873,25 @@ properties:
             e[0].message
         );
         let bad = "type: object\nproperties:\n  a: {type: 12}\n";
-        let e = ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad))
-            .unwrap_err();
+        let e = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).unwrap_err();
         assert!(
             e[0].message.contains("not a valid JSON Schema"),
             "{}",
             e[0].message
         );
         let bad = "x-strata-validations: {rule: x}\n";
-        assert!(
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err()
-        );
+        assert!(compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err());
         let bad = "x-strata-validations: [{rule: \"true\", bogus: 1}]\n";
-        assert!(
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err()
-        );
+        assert!(compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err());
         let bad = "x-strata-secret: yes\n";
-        assert!(
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err()
-        );
+        assert!(compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", bad)).is_err());
     }
 
     #[test]
     fn transition_rules_need_a_base() {
         let files = FileTable::new();
         let schema_text = "type: object\nx-strata-validations:\n  - rule: \"self.max >= oldSelf.max / 2\"\n    message: halved\n";
-        let schema = ServiceSchema::compile(
+        let schema = compile(
             "svc",
             Arc::from("s.yaml"),
             doc(&files, "s.yaml", schema_text),
@@ -764,9 +919,7 @@ properties:
   broken:
     x-strata-validations: [{rule: "self.nope > 1", message: m}]
 "#;
-        let schema =
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
-                .unwrap();
+        let schema = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text)).unwrap();
         assert!(format!("{schema:?}").contains("s.yaml"));
         let eff = doc(
             &files,
@@ -814,13 +967,10 @@ properties:
         assert!(visited > 10 && visited < 200, "{visited}");
         // Bad regexes select nothing; additionalProperties alone covers every key.
         let text = "patternProperties: {\"(\": {x-strata-secret: true}, \"^k\": {x-strata-secret: true}}\nadditionalProperties: {x-strata-validations: [{rule: \"self > 0\"}]}\n";
-        let schema =
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text));
+        let schema = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text));
         assert!(schema.is_err(), "jsonschema refuses the bad regex");
         let text = "patternProperties: {\"^k\": {x-strata-secret: true}}\nadditionalProperties: {x-strata-validations: [{rule: \"self > 0\"}]}\n";
-        let schema =
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
-                .unwrap();
+        let schema = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text)).unwrap();
         let f = schema.check(
             &doc(&files, "l.yaml", "k1: plain\nz: 0\n"),
             None,
@@ -837,9 +987,7 @@ properties:
             ]
         );
         let text = "additionalProperties: {x-strata-validations: [{rule: \"self > 0\"}]}\n";
-        let schema =
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
-                .unwrap();
+        let schema = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text)).unwrap();
         assert_eq!(
             schema
                 .check(&doc(&files, "l.yaml", "a: 0\nb: 1\n"), None, UNIT, &files)
@@ -881,9 +1029,7 @@ properties:
     fn keywords_inside_all_of_are_located_in_the_schema() {
         let files = FileTable::new();
         let text = "allOf:\n  - {properties: {n: {maximum: 3}}}\n";
-        let schema =
-            ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
-                .unwrap();
+        let schema = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text)).unwrap();
         let f = schema.check(&doc(&files, "l.yaml", "n: 9\n"), None, UNIT, &files);
         assert_eq!(f.len(), 1);
         assert!(
@@ -925,8 +1071,7 @@ properties:
             "x-strata-validations: [{rule: \"true\", message: 5}]\n",
             "x-strata-validations: [{message: m}]\n",
         ] {
-            let e = ServiceSchema::compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text))
-                .unwrap_err();
+            let e = compile("svc", Arc::from("s.yaml"), doc(&files, "s.yaml", text)).unwrap_err();
             assert_eq!(e[0].rule, "schema/invalid", "{text}");
         }
     }
