@@ -125,28 +125,29 @@ fn prepare_chunk<'s>(
         .collect();
     let mut schemas = BTreeMap::new();
     for (service, result) in compiled {
-        match result? {
-            Some(Ok(schema)) => {
-                schemas.insert(service, schema);
+        // `None`: the service declares no schema.
+        if let Some(compiled) = result? {
+            match compiled {
+                Ok(schema) => {
+                    schemas.insert(service, schema);
+                }
+                Err(found) => problems.extend(found),
             }
-            Some(Err(found)) => problems.extend(found),
-            None => {}
         }
     }
     let mut changes = BTreeMap::new();
     if let Some(base) = base {
         for (&service, schema) in &schemas {
-            let old_path = base
-                .config
-                .services
-                .get(service)
-                .and_then(|d| d.schema.as_deref());
-            let Some(old_path) = old_path else { continue };
-            let Some(old) = base.read_document(old_path, false)? else {
-                continue;
+            // A base without this schema (a new service, or none then) has nothing to compare.
+            let declared = base.config.services.get(service);
+            let old = match declared.and_then(|d| d.schema.as_deref()) {
+                Some(p) => base.read_document(p, false)?.map(|doc| (p, doc)),
+                None => None,
             };
-            let old_path: std::sync::Arc<str> = format!("(base) {old_path}").into();
-            changes.insert(service, diff(&old_path, &old, &schema.path, &schema.root));
+            if let Some((old_path, old)) = old {
+                let old_path: Arc<str> = format!("(base) {old_path}").into();
+                changes.insert(service, diff(&old_path, &old, &schema.path, &schema.root));
+            }
         }
     }
     Ok((schemas, changes))
@@ -337,13 +338,12 @@ pub fn check(project: &Project, opts: &CheckOptions<'_>) -> Result<CheckRun, Res
             let effs = resolve_chunk(project, &name, chunk, whole, tables[t_index].as_ref())?;
             let base_effs: BTreeMap<String, Effective> = match opts.base {
                 Some(base) if wants_base && base.config.target(&name).is_some() => {
-                    match resolve_chunk(base, &name, chunk, false, base_tables[t_index].as_ref()) {
-                        Ok(list) => list
-                            .into_iter()
-                            .filter_map(|(s, e)| e.ok().map(|e| (s.to_string(), e)))
-                            .collect(),
-                        Err(_) => BTreeMap::new(),
-                    }
+                    // A base that does not resolve only loses its transition rules.
+                    resolve_chunk(base, &name, chunk, false, base_tables[t_index].as_ref())
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|(s, e)| e.ok().map(|e| (s.to_string(), e)))
+                        .collect()
                 }
                 _ => BTreeMap::new(),
             };
@@ -565,6 +565,23 @@ x-strata-validations:
             run.report.units.iter().all(|u| u.env == "prod"),
             "targets are narrowed by --env too"
         );
+        let twice = CheckOptions {
+            targets: vec!["dev/aws/r1".into(), "dev/aws/r1".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&p, &twice).unwrap().report.units.len(),
+            2,
+            "a repeated target is checked once"
+        );
+        let none = CheckOptions {
+            envs: vec!["prod".into()],
+            targets: vec!["dev/aws/r1".into()],
+            ..Default::default()
+        };
+        let e = check(&p, &none).unwrap_err();
+        assert!(matches!(e, ResolveError::NothingSelected { .. }));
+        assert!(e.to_string().contains("--env prod"), "{e}");
         assert!(matches!(
             check(
                 &p,
@@ -674,6 +691,27 @@ x-strata-validations:
             check(&p, &opts).unwrap().report.project[0].rule,
             "contract/invalid"
         );
+        // A schema that is not even YAML is a located finding too.
+        let mut src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("schemas/api.yaml", "a: 1\na: 2\n");
+        src.insert("layers/base/api.yaml", "replicas: 3\n");
+        let not_yaml = Project::load(Arc::new(src)).unwrap();
+        let run = check(&not_yaml, &CheckOptions::default()).unwrap();
+        assert_eq!(run.report.project[0].rule, "schema/invalid");
+        assert_eq!(
+            run.report.project[0].location.as_ref().unwrap().to_string(),
+            "schemas/api.yaml:2:1"
+        );
+        // An unreadable schema is an I/O error, not a finding.
+        let src = MemorySource::new()
+            .with("strata.yaml", CONFIG)
+            .with("schemas/api.yaml", "type: object\n");
+        let p = Project::load(Arc::new(Unreadable(src, "schemas/api.yaml"))).unwrap();
+        assert!(matches!(
+            check(&p, &CheckOptions::default()),
+            Err(ResolveError::Source(_))
+        ));
     }
 
     #[test]
@@ -776,6 +814,35 @@ x-strata-validations:
         for h in &run.hooks {
             assert_eq!(run.report.units[h.unit].service, "s137");
             assert_eq!(run.report.units[h.unit].target, h.target);
+        }
+    }
+
+    #[test]
+    fn bases_without_the_schema_or_that_do_not_resolve_are_tolerated() {
+        let current = project(&[("layers/base/api.yaml", "replicas: 3\n")]);
+        // The base had no schema for api, then one whose file is missing, then broken layers.
+        let no_schema = Project::load(Arc::new(
+            MemorySource::new()
+                .with(
+                    "strata.yaml",
+                    CONFIG.replace("api: {schema: schemas/api.yaml}", "api: {}"),
+                )
+                .with("layers/base/api.yaml", "replicas: 3\n"),
+        ))
+        .unwrap();
+        let missing_file =
+            Project::load(Arc::new(MemorySource::new().with("strata.yaml", CONFIG))).unwrap();
+        let broken = project(&[("layers/base/api.yaml", "replicas: [\n")]);
+        for base in [&no_schema, &missing_file, &broken] {
+            let run = check(
+                &current,
+                &CheckOptions {
+                    base: Some(base),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(run.report.findings().next().is_none(), "{:?}", rules(&run));
         }
     }
 

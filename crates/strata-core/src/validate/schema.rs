@@ -1025,6 +1025,97 @@ properties:
         assert!(schema_node_at(&n, "/l/0").is_some());
     }
 
+    const CLOUD: &str = r#"type: object
+properties:
+  region: {type: string, format: cloud-region}
+  size: {format: instance-size}
+  count: {format: cloud-region}
+  token: {type: string, format: aws-s3-bucket-name, x-strata-secret: true}
+  tags: {type: object, x-strata-tags: true}
+  flat: {x-strata-tags: true}
+x-strata-provider:
+  aws:
+    properties:
+      bucket: {format: aws-s3-bucket-name}
+  gcp:
+    properties:
+      labels: {maxProperties: 1, x-strata-tags: true}
+"#;
+
+    fn cloud_check(
+        provider: &'static str,
+        region: &'static str,
+        config: &str,
+    ) -> Vec<(String, String)> {
+        let files = FileTable::new();
+        let catalogs = crate::providers::Catalogs::builtin().unwrap();
+        let schema = ServiceSchema::compile(
+            "svc",
+            Arc::from("s.yaml"),
+            doc(&files, "s.yaml", CLOUD),
+            catalogs,
+        )
+        .unwrap();
+        let unit = UnitInfo {
+            target: "prod/x/y",
+            vars: RuleEnv {
+                env: "prod",
+                provider,
+                region,
+                service: "svc",
+            },
+        };
+        let mut got = rules(&schema.check(&doc(&files, "l.yaml", config), None, unit, &files));
+        got.sort();
+        got
+    }
+
+    #[test]
+    fn provider_formats_tags_and_overlays() {
+        let config = "region: eastus\nsize: t3.medium\ncount: 3\ntoken: plain-NOT-a-bucket\nbucket: Bad_Bucket\ntags: {\"aws:x\": v}\nflat: 1\nlabels: {Team: a, b: c}\n";
+        assert_eq!(
+            cloud_check("aws", "us-east-1", config),
+            vec![
+                ("provider/aws-s3-bucket-name".into(), "bucket".into()),
+                ("provider/cloud-region".into(), "region".into()),
+                ("provider/tags".into(), "tags[\"aws:x\"]".into()),
+                ("secret/plaintext".into(), "token".into()),
+            ]
+        );
+        assert_eq!(
+            cloud_check("gcp", "europe-west1", config),
+            vec![
+                ("provider/cloud-region".into(), "region".into()),
+                ("provider/instance-size".into(), "size".into()),
+                ("provider/maxProperties".into(), "labels".into()),
+                ("provider/tags".into(), "labels.Team".into()),
+                // The same tags map, now under GCP's label rules (no `:` in keys).
+                ("provider/tags".into(), "tags[\"aws:x\"]".into()),
+                ("secret/plaintext".into(), "token".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_provider_overlays_are_schema_findings() {
+        let files = FileTable::new();
+        let catalogs = crate::providers::Catalogs::builtin().unwrap();
+        for text in [
+            "x-strata-provider: [aws]\n",
+            "x-strata-provider: {nope: {}}\n",
+            "x-strata-provider: {aws: {type: 12}}\n",
+        ] {
+            let e = ServiceSchema::compile(
+                "svc",
+                Arc::from("s.yaml"),
+                doc(&files, "s.yaml", text),
+                catalogs,
+            )
+            .unwrap_err();
+            assert_eq!(e[0].rule, "schema/invalid", "{text}");
+        }
+    }
+
     #[test]
     fn keywords_inside_all_of_are_located_in_the_schema() {
         let files = FileTable::new();
