@@ -777,6 +777,25 @@ mod tests {
         }
 
         #[test]
+        fn reserved_prefixes_are_refused_naming_the_rule(body in "[a-z][a-z0-9]{4,8}") {
+            for (format, provider, prefix) in [
+                ("aws-s3-bucket-name", "aws", "xn--"),
+                ("aws-tag-key", "aws", "aws:"),
+                ("gcp-bucket-name", "gcp", "goog"),
+                ("mock-tag-key", "mock", "mock:"),
+            ] {
+                let name = format!("{prefix}{body}");
+                let message = cats().check_format(format, &name, provider).unwrap().unwrap_err();
+                prop_assert!(
+                    message.contains("prefix") || message.contains(prefix.trim_end_matches(':')) || message.contains("must not"),
+                    "{format} {name}: {message}"
+                );
+                // Without the prefix the same body passes.
+                prop_assert_eq!(cats().check_format(format, &format!("ab{body}"), provider), Some(Ok(())));
+            }
+        }
+
+        #[test]
         fn invalid_names_are_refused_naming_the_rule(
             provider in prop::sample::select(vec!["aws", "azure", "gcp", "mock"]),
             pick in 0usize..100,
