@@ -82,18 +82,13 @@ fn show(c: &Catalog) -> String {
         s.push_str(&format!("  {}-{kind:<28} {}\n", c.name, rule_text(rule)));
     }
     if let Some(t) = &c.tags {
+        // Aligned with the naming rules above.
+        let key = format!("{}-key", t.word);
+        let value = format!("{}-value", t.word);
+        s.push_str(&format!("  {}-{key:<28} {}\n", c.name, rule_text(&t.key)));
         s.push_str(&format!(
-            "  {}-{}-key{:<18} {}\n",
+            "  {}-{value:<28} {}\n",
             c.name,
-            t.word,
-            "",
-            rule_text(&t.key)
-        ));
-        s.push_str(&format!(
-            "  {}-{}-value{:<16} {}\n",
-            c.name,
-            t.word,
-            "",
             rule_text(&t.value)
         ));
         if let Some(max) = t.max_count {
