@@ -150,6 +150,14 @@ pub fn run(root: &Path, args: ProvidersArgs) -> Result<(), CliError> {
                     "regions": c.regions.iter().map(|r| serde_json::json!({"name": r.name, "display": r.display, "zones": r.zones})).collect::<Vec<_>>(),
                     "vocabulary": c.vocabulary.iter().map(|(k, w)| (k.clone(), w.iter().map(|(n, v)| (n.clone(), v.to_json())).collect::<serde_json::Map<_, _>>().into())).collect::<serde_json::Map<String, serde_json::Value>>(),
                     "names": c.names.iter().map(|(k, r)| (format!("{}-{k}", c.name), serde_json::Value::String(rule_text(r)))).collect::<serde_json::Map<_, _>>(),
+                    "tags": c.tags.as_ref().map(|t| serde_json::json!({
+                        "word": t.word,
+                        "max_count": t.max_count,
+                        "key": rule_text(&t.key),
+                        "value": rule_text(&t.value),
+                    })),
+                    "vars": c.vars.iter().map(|(k, v)| (k.to_string(), v.value.to_json())).collect::<serde_json::Map<_, _>>(),
+                    "instance_sizes": c.instance_sizes,
                 });
                 return emit(&format!(
                     "{}\n",
