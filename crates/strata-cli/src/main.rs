@@ -167,3 +167,44 @@ pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> Result<(), CliEr
         CliError::io(path, e)
     })
 }
+
+/// Replaces directory `out` atomically: `fill` writes the new tree into a sibling temporary
+/// directory, which then takes `out`'s place (the old tree is renamed away first and removed
+/// last). When `fill` fails, or the swap does, `out` is left exactly as it was.
+pub fn replace_dir_atomically(
+    out: &std::path::Path,
+    fill: impl FnOnce(&std::path::Path) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".into());
+    let tmp = parent.join(format!(".{name}.new-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| CliError::io(&tmp, e))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if out.exists() {
+        std::fs::rename(out, &old).map_err(|e| {
+            let _ = std::fs::remove_dir_all(&tmp);
+            CliError::io(out, e)
+        })?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, out) {
+        if old.exists() {
+            let _ = std::fs::rename(&old, out);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(CliError::io(out, e));
+    }
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}

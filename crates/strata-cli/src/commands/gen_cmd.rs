@@ -1,6 +1,6 @@
 //! `strata gen`: synthetic projects for tests and benchmarks (see the `strata-gen` crate).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -67,20 +67,8 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
             )));
         }
     }
-    // Write into a sibling temporary directory and rename it into place at the end, so
-    // an interrupted run leaves nothing that looks like a project.
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "project".into());
-    let tmp = parent.join(format!(".{name}.gen-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-
+    // Write into a temporary directory that takes `out`'s place at the end, so an
+    // interrupted run leaves nothing that looks like a project.
     let bar = if total >= 1000 {
         ProgressBar::new(total as u64)
     } else {
@@ -91,31 +79,24 @@ pub fn run(args: GenArgs) -> Result<(), CliError> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut bytes = 0u64;
-    let result = strata_gen::generate(&opts, |file| {
-        let path = tmp.join(&file.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
-        }
-        std::fs::write(&path, &file.contents).map_err(|e| CliError::io(&path, e))?;
-        bytes += file.contents.len() as u64;
-        bar.inc(1);
-        Ok::<(), CliError>(())
-    });
-    bar.finish_and_clear();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(match e {
+    let written = crate::replace_dir_atomically(&out, |tmp| {
+        let result = strata_gen::generate(&opts, |file| {
+            let path = tmp.join(&file.path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
+            }
+            std::fs::write(&path, &file.contents).map_err(|e| CliError::io(&path, e))?;
+            bytes += file.contents.len() as u64;
+            bar.inc(1);
+            Ok::<(), CliError>(())
+        });
+        result.map_err(|e| match e {
             GenOutcomeError::Options(o) => CliError::Usage(o.to_string()),
             GenOutcomeError::Sink(s) => s,
-        });
-    }
-    if out.exists() {
-        std::fs::remove_dir(&out).map_err(|e| CliError::io(&out, e))?;
-    }
-    std::fs::rename(&tmp, &out).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&tmp);
-        CliError::io(&out, e)
-    })?;
+        })
+    });
+    bar.finish_and_clear();
+    written?;
     eprintln!(
         "generated {} services x {} parameters: {total} files, {:.1} MB in {}",
         opts.services,

@@ -83,19 +83,7 @@ pub fn run(root: &Path, args: RenderArgs) -> Result<(), CliError> {
             files.push((rel, render(&eff.root.value, args.format)?));
         }
     }
-    let out = &args.out;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "rendered".into());
-    let tmp = parent.join(format!(".{name}.render-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let written = (|| -> Result<(), CliError> {
+    crate::replace_dir_atomically(&args.out, |tmp| {
         for (rel, text) in &files {
             let path = tmp.join(rel);
             if let Some(dir) = path.parent() {
@@ -104,24 +92,8 @@ pub fn run(root: &Path, args: RenderArgs) -> Result<(), CliError> {
             std::fs::write(&path, text).map_err(|e| CliError::io(&path, e))?;
         }
         Ok(())
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    // Swap the new tree in: the old one is renamed away first, then removed.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if out.exists() {
-        std::fs::rename(out, &old).map_err(|e| CliError::io(out, e))?;
-    }
-    if let Err(e) = std::fs::rename(&tmp, out) {
-        if old.exists() {
-            let _ = std::fs::rename(&old, out);
-        }
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(CliError::io(out, e));
-    }
-    let _ = std::fs::remove_dir_all(&old);
+    })?;
+    let out = &args.out;
     eprintln!(
         "rendered {} configurations of {} target(s) to {}",
         files.len(),
