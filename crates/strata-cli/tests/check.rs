@@ -29,18 +29,6 @@ const ALL_APPS: &[&str] = &[
 /// Every `--format`.
 const FORMATS: [&str; 6] = ["text", "json", "junit", "sarif", "markdown", "github"];
 
-/// The targets of acme, in declaration order.
-const ACME_TARGETS: &[&str] = &[
-    "dev/aws/us-east-1",
-    "dev/azure/eastus",
-    "staging/aws/us-east-1",
-    "staging/gcp/europe-west1",
-    "prod/aws/us-east-1",
-    "prod/aws/eu-west-1",
-    "prod/gcp/europe-west1",
-    "prod/azure/westeurope",
-];
-
 // ---------------------------------------------------------------------------------------
 // Helpers
 

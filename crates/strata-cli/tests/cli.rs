@@ -30,19 +30,7 @@ fn targets_json_of_acme_lists_every_target_in_order() {
     let v = run(ACME, &["targets", "--json"]).ok().json();
     let rows = v.as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["target"].as_str().unwrap()).collect();
-    assert_eq!(
-        names,
-        [
-            "dev/aws/us-east-1",
-            "dev/azure/eastus",
-            "staging/aws/us-east-1",
-            "staging/gcp/europe-west1",
-            "prod/aws/us-east-1",
-            "prod/aws/eu-west-1",
-            "prod/gcp/europe-west1",
-            "prod/azure/westeurope",
-        ]
-    );
+    assert_eq!(names, ACME_TARGETS);
     for r in rows {
         assert_eq!(r["protected"], json!(r["env"] == "prod"), "{r}");
         assert_eq!(

@@ -340,3 +340,15 @@ pub fn acme() -> Fixture {
     copy_tree(Path::new(ACME), &f.root());
     f
 }
+
+/// The targets of acme, in declaration order.
+pub const ACME_TARGETS: &[&str] = &[
+    "dev/aws/us-east-1",
+    "dev/azure/eastus",
+    "staging/aws/us-east-1",
+    "staging/gcp/europe-west1",
+    "prod/aws/us-east-1",
+    "prod/aws/eu-west-1",
+    "prod/gcp/europe-west1",
+    "prod/azure/westeurope",
+];

@@ -411,7 +411,6 @@ impl Contracts {
 mod tests {
     use super::*;
     use crate::test_support::doc;
-    use crate::validate::cel::RuleEnv;
 
     const CONTRACTS: &str = r#"contracts:
   - versions: ">=2.4 <3"
@@ -428,15 +427,7 @@ mod tests {
     requires: [db.host]
 "#;
 
-    const UNIT: UnitInfo<'static> = UnitInfo {
-        target: "prod/aws/us-east-1",
-        vars: RuleEnv {
-            env: "prod",
-            provider: "aws",
-            region: "us-east-1",
-            service: "svc",
-        },
-    };
+    use crate::test_support::UNIT;
 
     fn v(s: &str) -> semver::Version {
         semver::Version::parse(s).unwrap()

@@ -240,8 +240,8 @@ pub struct ServiceSchema {
     /// Tag/label maps (`x-strata-tags: true`), optionally only for one provider.
     tag_maps: Vec<(Vec<Pat>, Option<String>)>,
     /// `x-strata-provider: {PROVIDER: schema}` overlays: (where, provider, validator, the
-    /// overlay's pointer in the schema file for hints).
-    overlays: Vec<(Vec<Pat>, String, jsonschema::Validator, String)>,
+    /// overlay's line in the schema file, for hints).
+    overlays: Vec<(Vec<Pat>, String, jsonschema::Validator, u32)>,
     catalogs: crate::providers::Catalogs,
 }
 
@@ -379,12 +379,9 @@ impl ServiceSchema {
                         .should_validate_formats(true)
                         .build(&sub.value.to_json())
                     {
-                        Ok(v) => overlays.push((
-                            pats.to_vec(),
-                            provider.to_string(),
-                            v,
-                            sub.loc.line.to_string(),
-                        )),
+                        Ok(v) => {
+                            overlays.push((pats.to_vec(), provider.to_string(), v, sub.loc.line))
+                        }
                         Err(e) => problems.push(schema_finding(
                             service,
                             &path,
@@ -567,7 +564,7 @@ impl ServiceSchema {
             if provider != unit.vars.provider {
                 continue;
             }
-            let overlay_line = |_: &str| line.parse().unwrap_or(0);
+            let overlay_line = |_: &str| *line;
             for (path, node) in select(eff, pats) {
                 schema_errors(validator, &path, node, "provider/", &overlay_line);
             }
@@ -762,15 +759,7 @@ properties:
           message: "prod sidecars use pinned images"
 "#;
 
-    const UNIT: UnitInfo<'static> = UnitInfo {
-        target: "prod/aws/us-east-1",
-        vars: RuleEnv {
-            env: "prod",
-            provider: "aws",
-            region: "us-east-1",
-            service: "svc",
-        },
-    };
+    use crate::test_support::UNIT;
 
     fn check(config: &str) -> Vec<Finding> {
         let files = FileTable::new();
