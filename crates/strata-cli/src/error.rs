@@ -22,6 +22,9 @@ pub enum CliError {
     BrokenPipe,
     /// A check found problems at or above `--fail-on`; the report already says which (exit 1).
     Findings,
+    /// A changeset conflicts with changes made since its base revision (exit 3): look at
+    /// the new head and try again.
+    Conflict(String),
 }
 
 impl CliError {
@@ -31,6 +34,7 @@ impl CliError {
             CliError::BrokenPipe => 0,
             CliError::Invalid(_) | CliError::Findings => 1,
             CliError::Usage(_) | CliError::Io(_) => 2,
+            CliError::Conflict(_) => 3,
         }
     }
 
@@ -43,7 +47,9 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Invalid(m) | CliError::Usage(m) | CliError::Io(m) => f.write_str(m),
+            CliError::Invalid(m) | CliError::Usage(m) | CliError::Io(m) | CliError::Conflict(m) => {
+                f.write_str(m)
+            }
             CliError::BrokenPipe => f.write_str("stdout was closed"),
             CliError::Findings => f.write_str("the check found problems"),
         }
@@ -93,6 +99,21 @@ impl CliError {
             | ResolveError::UnknownEnvironment { .. }
             | ResolveError::NothingSelected { .. } => CliError::Usage(e.to_string()),
             ResolveError::Source(s) => unreadable(&s, root),
+        }
+    }
+
+    /// Renders a store error: conflicts exit 3; invalid or damaged data 1; the rest 2.
+    pub fn from_store(e: strata_store::StoreError) -> Self {
+        use strata_store::StoreError as S;
+        match e {
+            S::Conflict(_) => CliError::Conflict(e.to_string()),
+            S::Corrupt { .. } | S::Project(_) => CliError::Invalid(e.to_string()),
+            S::Backend { .. } | S::TooNew { .. } | S::Git(_) => CliError::Io(e.to_string()),
+            S::Invalid(_)
+            | S::UnknownRevision { .. }
+            | S::Empty
+            | S::TagExists { .. }
+            | S::Crypto(_) => CliError::Usage(e.to_string()),
         }
     }
 

@@ -24,7 +24,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// clouds: one source of truth in layered YAML/JSON/TOML files, resolved per target with
 /// provenance for every parameter.
 ///
-/// Exit codes: 0 success, 1 invalid configuration, 2 usage or I/O error.
+/// Exit codes: 0 success, 1 invalid configuration (or damaged store), 2 usage or I/O error,
+/// 3 conflict with a concurrent change.
 #[derive(Debug, Parser)]
 #[command(
     name = "strata",
@@ -118,6 +119,62 @@ enum Command {
     /// Work with schemas (`strata schema diff OLD NEW`).
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
+
+    /// Store the project as a new revision: the working tree, or a git commit read
+    /// straight from the repository (--git REV, no checkout needed). Identical content
+    /// makes no new revision.
+    ///
+    /// Examples:
+    ///   strata import -m "baseline"
+    ///   strata import --git origin/main
+    #[command(verbatim_doc_comment)]
+    Import(commands::import::ImportArgs),
+
+    /// Set one parameter in one layer of the stored project (a one-edit changeset).
+    ///
+    /// Exit 3 when --base is older than the head and someone changed the same parameter.
+    ///
+    /// Example: strata set checkout:db.pool.max_size 50 --layer env/prod -m "sale"
+    #[command(verbatim_doc_comment)]
+    Set(commands::changes::SetArgs),
+
+    /// Remove one parameter from one layer of the stored project.
+    Unset(commands::changes::UnsetArgs),
+
+    /// Apply a changeset file: several edits against a base revision, in one revision.
+    Apply(commands::changes::ApplyArgs),
+
+    /// Write a revision's project files to a directory (e.g. back into your git checkout).
+    Export(commands::export::ExportArgs),
+
+    /// List revisions, newest first; with --param only those that changed a parameter.
+    Log(commands::history::LogArgs),
+
+    /// Show one revision: who, when, why, and the files and parameters it changed.
+    Show(commands::history::ShowArgs),
+
+    /// Compare the effective configurations of two revisions, per target and service.
+    Diff(commands::history::DiffArgs),
+
+    /// Show the revision that last changed a parameter's effective value for a target.
+    Blame(commands::history::BlameArgs),
+
+    /// Name a revision.
+    Tag(commands::changes::TagArgs),
+
+    /// Make a new revision whose content equals an older one.
+    RevertTo(commands::changes::RevertArgs),
+
+    /// Verify every blob, manifest, revision and reference of the store (exit 1 on damage).
+    Fsck(commands::fsck::FsckArgs),
+
+    /// Encrypted secret values (`strata secret set SERVICE:PATH --target T`).
+    #[command(subcommand)]
+    Secret(commands::secrets::SecretCommand),
+
+    /// Encryption keys (`strata keys rotate --recipient age1…`).
+    #[command(subcommand)]
+    Keys(commands::secrets::KeysCommand),
 }
 
 fn main() -> ExitCode {
@@ -138,6 +195,20 @@ fn main() -> ExitCode {
         Command::Schema(cmd) => commands::schema::run(&cli.project, cmd),
         Command::Providers(args) => commands::providers::run(&cli.project, args),
         Command::Render(args) => commands::render::run(&cli.project, args),
+        Command::Import(args) => commands::import::run(&cli.project, args),
+        Command::Set(args) => commands::changes::set(&cli.project, args),
+        Command::Unset(args) => commands::changes::unset(&cli.project, args),
+        Command::Apply(args) => commands::changes::apply(&cli.project, args),
+        Command::Export(args) => commands::export::run(&cli.project, args),
+        Command::Log(args) => commands::history::log(&cli.project, args),
+        Command::Show(args) => commands::history::show(&cli.project, args),
+        Command::Diff(args) => commands::history::diff(&cli.project, args),
+        Command::Blame(args) => commands::history::blame(&cli.project, args),
+        Command::Tag(args) => commands::changes::tag(&cli.project, args),
+        Command::RevertTo(args) => commands::changes::revert_to(&cli.project, args),
+        Command::Fsck(args) => commands::fsck::run(&cli.project, args),
+        Command::Secret(cmd) => commands::secrets::secret(&cli.project, cmd),
+        Command::Keys(cmd) => commands::secrets::keys(&cli.project, cmd),
     };
     match result {
         Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,

@@ -24,6 +24,8 @@
 //! ```
 
 pub mod cache;
+pub mod compare;
+pub mod edit;
 pub mod error;
 pub mod files;
 pub mod interpolate;

@@ -202,6 +202,15 @@ pub struct ProjectConfig {
     pub vars: Vars,
     /// List strategies from `merge:`.
     pub merge: Vec<MergeRule>,
+    /// Encryption at rest (`encryption:`): who can read secret values.
+    pub encryption: Encryption,
+}
+
+/// The `encryption:` section of `strata.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encryption {
+    /// age X25519 recipients (`age1…`) every secret value is encrypted to.
+    pub recipients: Vec<String>,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -330,6 +339,7 @@ impl ProjectConfig {
                 "services",
                 "vars",
                 "merge",
+                "encryption",
             ],
             "strata.yaml",
         )?;
@@ -675,6 +685,26 @@ impl ProjectConfig {
             }
         }
 
+        // Encryption recipients.
+        let mut encryption = Encryption::default();
+        if let Some(en) = top.get("encryption") {
+            let em = r.map(en, "encryption")?;
+            r.only_keys(em, en, &["recipients"], "encryption")?;
+            if let Some(rn) = em.get("recipients") {
+                for item in r.list(rn, "encryption.recipients")? {
+                    let key = r.string(item, "encryption.recipients")?;
+                    if !key.starts_with("age1") {
+                        return Err(r.err(
+                            item.loc,
+                            format!("`{key}` is not an age X25519 recipient"),
+                            "recipients look like `age1…`; print one with `age-keygen -y IDENTITY_FILE`",
+                        ));
+                    }
+                    encryption.recipients.push(key.to_string());
+                }
+            }
+        }
+
         Ok(ProjectConfig {
             environments,
             providers,
@@ -684,6 +714,7 @@ impl ProjectConfig {
             services,
             vars,
             merge,
+            encryption,
         })
     }
 

@@ -1,13 +1,20 @@
 //! One module per subcommand.
 
+pub mod changes;
 pub mod check;
+pub mod export;
+pub mod fsck;
 pub mod gen_cmd;
+pub mod history;
+pub mod import;
 pub mod init;
 pub mod list;
 pub mod providers;
 pub mod render;
 pub mod resolve;
 pub mod schema;
+pub mod secrets;
+pub mod store_opts;
 
 use std::path::Path;
 use std::sync::Arc;

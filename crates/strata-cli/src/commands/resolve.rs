@@ -43,6 +43,22 @@ pub struct ResolveArgs {
     /// With --all: write one file per service into DIR instead of printing.
     #[arg(long, value_name = "DIR", requires = "all")]
     out: Option<PathBuf>,
+
+    /// Resolve a stored revision (id, tag, HEAD, HEAD~N, #N) instead of the working tree.
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+
+    /// Decrypt ENC[…] secret values with the age identity file in $STRATA_AGE_IDENTITY
+    /// (or --identity). Without it, secrets are printed as ciphertext.
+    #[arg(long, conflicts_with = "explain")]
+    reveal: bool,
+
+    /// The age identity file for --reveal.
+    #[arg(long, value_name = "FILE", requires = "reveal")]
+    identity: Option<PathBuf>,
+
+    #[command(flatten)]
+    store: super::store_opts::StoreOpts,
 }
 
 /// Runs `strata resolve`.
@@ -62,7 +78,19 @@ pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
             dir.display()
         )));
     }
-    let project = load_project(root)?;
+    let ids = if args.reveal {
+        Some(super::secrets::identities(args.identity.as_deref())?)
+    } else {
+        None
+    };
+    let project = match &args.rev {
+        None => load_project(root)?,
+        Some(spec) => {
+            let repo = args.store.open(root)?;
+            let rev = repo.resolve_rev(spec).map_err(CliError::from_store)?;
+            repo.project(&rev).map_err(CliError::from_store)?
+        }
+    };
     let opts = ResolveOptions {
         keep_prior_values: args.explain,
     };
@@ -71,12 +99,15 @@ pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::from_resolve(e, root))?;
     warn_unknown_files(&session, root);
     if args.all {
-        return resolve_all(root, session, args);
+        return resolve_all(root, session, args, ids.as_ref());
     }
     let service = args.service.as_deref().unwrap_or_default();
-    let eff = session
+    let mut eff = session
         .resolve(service)
         .map_err(|e| CliError::from_resolve(e, root))?;
+    if let Some(ids) = &ids {
+        super::secrets::reveal(&eff.service, &mut eff.root, ids)?;
+    }
     let (node, prefix) = match &args.get {
         None => (&eff.root, Vec::new()),
         Some(p) => {
@@ -145,10 +176,20 @@ fn warn_unknown_files(session: &TargetSession<'_>, root: &Path) {
     }
 }
 
-fn resolve_all(root: &Path, session: TargetSession<'_>, args: ResolveArgs) -> Result<(), CliError> {
-    let all = session
+fn resolve_all(
+    root: &Path,
+    session: TargetSession<'_>,
+    args: ResolveArgs,
+    ids: Option<&strata_store::crypto::Identities>,
+) -> Result<(), CliError> {
+    let mut all = session
         .resolve_all()
         .map_err(|e| CliError::from_resolve_all(e, root))?;
+    if let Some(ids) = ids {
+        for eff in &mut all {
+            super::secrets::reveal(&eff.service, &mut eff.root, ids)?;
+        }
+    }
     let format = args.format.unwrap_or(OutputFormat::Json);
     match args.out {
         Some(dir) => {

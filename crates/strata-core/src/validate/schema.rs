@@ -672,6 +672,41 @@ impl ServiceSchema {
     }
 }
 
+/// The instance patterns a schema marks `x-strata-secret: true`.
+///
+/// Used where a whole schema is not compiled, e.g. by the store refusing plaintext secrets.
+pub fn secret_patterns(schema: &Node) -> Vec<Vec<Pat>> {
+    let mut out = Vec::new();
+    walk_schema(schema, &mut |pats, node| {
+        let secret = node
+            .value
+            .as_map()
+            .and_then(|m| m.get("x-strata-secret"))
+            .is_some_and(|s| matches!(s.value, Value::Bool(true)));
+        if secret {
+            out.push(pats.to_vec());
+        }
+    });
+    out
+}
+
+/// Whether `path` lies at or under a node one of `patterns` selects (see [`secret_patterns`]).
+pub fn path_is_secret(patterns: &[Vec<Pat>], path: &[Segment]) -> bool {
+    patterns.iter().any(|pats| {
+        pats.len() <= path.len()
+            && pats.iter().zip(path).all(|(pat, seg)| match (pat, seg) {
+                (Pat::Key(k), Segment::Key(s)) => **k == **s,
+                (Pat::AnyIndex, Segment::Index(_)) => true,
+                (Pat::AnyKey, Segment::Key(_)) => true,
+                (Pat::KeyMatching(re), Segment::Key(s)) => re.is_match(s),
+                (Pat::OtherKeys { named, patterns }, Segment::Key(s)) => {
+                    !named.iter().any(|n| **n == **s) && !patterns.iter().any(|re| re.is_match(s))
+                }
+                _ => false,
+            })
+    })
+}
+
 /// Whether a value is an `ENC[…]` ciphertext.
 pub fn is_encrypted(v: &Value) -> bool {
     matches!(v, Value::Str(s) if s.starts_with("ENC[") && s.ends_with(']'))

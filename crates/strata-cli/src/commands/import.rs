@@ -1,0 +1,96 @@
+//! `strata import`: store the working tree, or a git commit, as a new revision.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use strata_core::files::ProjectSource;
+use strata_store::repo::ImportOutcome;
+
+use super::store_opts::{StoreOpts, rev_name};
+use crate::error::CliError;
+use crate::fs_source::DirSource;
+
+/// Arguments of `strata import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Import this commit (any git revision: HEAD, a branch, a tag, a hash) read straight
+    /// from the repository; no checkout is needed. Without it, the working tree.
+    #[arg(long, value_name = "REV")]
+    git: Option<String>,
+
+    /// The revision message (default: the commit's message, or "import working tree").
+    #[arg(long, short = 'm', value_name = "M")]
+    message: Option<String>,
+
+    #[command(flatten)]
+    store: StoreOpts,
+}
+
+/// Runs `strata import`.
+pub fn run(root: &Path, args: ImportArgs) -> Result<(), CliError> {
+    if !root.is_dir() {
+        return Err(CliError::Usage(format!(
+            "project directory {} does not exist\n  hint: pass --project DIR",
+            root.display()
+        )));
+    }
+    let (files, mut meta) = match &args.git {
+        Some(rev) => {
+            let snap = strata_store::git::read_commit(root, rev)
+                .map_err(|e| CliError::from_store(e.into()))?;
+            let mut meta = args.store.meta(snap.message.clone());
+            meta.author = snap.author.clone();
+            meta.source = Some(snap.commit.clone());
+            (snap.files, meta)
+        }
+        None => (
+            read_tree(root)?,
+            args.store.meta("import working tree".into()),
+        ),
+    };
+    if let Some(m) = args.message {
+        meta.message = m;
+    }
+    let repo = args.store.open(root)?;
+    match repo.import(files, meta).map_err(CliError::from_store)? {
+        ImportOutcome::Committed(rev) => {
+            let changed = repo
+                .store()
+                .file_changes(rev.seq)
+                .map_err(CliError::from_store)?
+                .len();
+            println!(
+                "revision {} ({changed} file{} changed)",
+                rev_name(&rev),
+                if changed == 1 { "" } else { "s" }
+            );
+        }
+        ImportOutcome::Unchanged(rev) => {
+            println!(
+                "unchanged: the head {} already has this content",
+                rev_name(&rev)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every file of the working tree (skipping `.git` and `.strata`).
+fn read_tree(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, CliError> {
+    let src = DirSource::new(PathBuf::from(root));
+    let io = |e: strata_core::files::SourceError| {
+        CliError::Io(format!(
+            "cannot read {}: {}",
+            root.join(&e.path).display(),
+            e.message
+        ))
+    };
+    let mut files = BTreeMap::new();
+    for path in src.list_all().map_err(io)? {
+        if let Some(bytes) = src.read(&path).map_err(io)? {
+            files.insert(path, bytes.to_vec());
+        }
+    }
+    Ok(files)
+}

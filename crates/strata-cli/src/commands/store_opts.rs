@@ -1,0 +1,105 @@
+//! Options shared by the commands that use the store, and how to render revisions.
+
+use std::path::Path;
+
+use clap::Args;
+use strata_store::Repository;
+use strata_store::model::{CommitMeta, Revision};
+
+use crate::error::CliError;
+
+/// Where the store is and who is writing.
+#[derive(Debug, Clone, Args)]
+pub struct StoreOpts {
+    /// The store: a SQLite file, or `postgres://user@host:port/db`.
+    /// Default: .strata/store.db in the project.
+    #[arg(long, env = "STRATA_STORE", value_name = "PATH|URL")]
+    pub store: Option<String>,
+
+    /// Who makes the change (default: $STRATA_AUTHOR, else $USER).
+    #[arg(long, env = "STRATA_AUTHOR", value_name = "NAME")]
+    pub author: Option<String>,
+}
+
+impl StoreOpts {
+    /// Opens the store of the project at `root`.
+    pub fn open(&self, root: &Path) -> Result<Repository, CliError> {
+        let location = match &self.store {
+            Some(s) => s.clone(),
+            None => root.join(".strata").join("store.db").display().to_string(),
+        };
+        strata_store::open(&location).map_err(CliError::from_store)
+    }
+
+    /// Metadata for a new revision made now.
+    pub fn meta(&self, message: String) -> CommitMeta {
+        CommitMeta {
+            author: self.author_name(),
+            message,
+            timestamp_ms: now_ms(),
+            source: None,
+            labels: Default::default(),
+        }
+    }
+
+    /// The author: --author, $STRATA_AUTHOR (via clap), $USER, or `unknown`.
+    pub fn author_name(&self) -> String {
+        self.author
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix time in milliseconds.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// `#12 3fa2c1d4e5b6` — how a revision is named in messages.
+pub fn rev_name(r: &Revision) -> String {
+    format!("#{} {}", r.seq, r.id.short())
+}
+
+/// The first line of a message.
+pub fn subject(message: &str) -> &str {
+    message.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00");
+        assert_eq!(format_time(1_795_311_000_000), "2026-11-22 01:30");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00");
+    }
+}

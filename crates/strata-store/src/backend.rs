@@ -1,0 +1,140 @@
+//! The [`Store`] trait: what a database must do for Strata, and nothing more.
+//!
+//! Backends store bytes and rows; everything that understands projects (imports,
+//! changesets, rebases, history, secrets) lives in [`crate::repo::Repository`] on top, so
+//! SQLite and PostgreSQL behave identically and pass one conformance suite.
+
+use crate::error::StoreError;
+use crate::model::{Commit, CommitOutcome, FileChange, Hash, ParamChange, Revision, RevisionId};
+
+/// One problem `fsck` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FsckProblem {
+    /// What is damaged: `blob …`, `revision …`, `HEAD`, `tag …`.
+    pub object: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// A revision row exactly as stored (for `fsck`, which trusts nothing).
+#[derive(Debug, Clone)]
+pub struct RawRevision {
+    /// The seq column.
+    pub seq: i64,
+    /// The id column (hex).
+    pub id: String,
+    /// The parent column (hex).
+    pub parent: Option<String>,
+    /// The canonical header.
+    pub header: String,
+}
+
+/// The head and tags exactly as stored.
+#[derive(Debug, Clone, Default)]
+pub struct RawRefs {
+    /// The head revision id (hex), `None` in an empty store.
+    pub head: Option<String>,
+    /// `(name, revision id hex)`.
+    pub tags: Vec<(String, String)>,
+}
+
+/// A versioned, transactional store of revisions.
+///
+/// Every method is one transaction. Reads verify hashes and return
+/// [`StoreError::Corrupt`] instead of damaged data.
+pub trait Store: Send + Sync {
+    /// `sqlite:PATH` or `postgres://HOST:PORT/DB` (never a password), for messages.
+    fn describe(&self) -> String;
+
+    /// The current head, verified.
+    fn head(&self) -> Result<Option<Revision>, StoreError>;
+
+    /// One revision, verified.
+    fn revision(&self, id: &RevisionId) -> Result<Revision, StoreError>;
+
+    /// The revision with sequence number `seq` on the head chain.
+    fn revision_by_seq(&self, seq: u64) -> Result<Option<Revision>, StoreError>;
+
+    /// Ids of revisions whose hex id starts with `prefix` (at most 2, enough to tell ambiguity).
+    fn find_by_prefix(&self, prefix: &str) -> Result<Vec<RevisionId>, StoreError>;
+
+    /// Revisions with `from <= seq <= to`, newest first, verified.
+    fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>, StoreError>;
+
+    /// The revisions with these sequence numbers, verified, in the given order.
+    fn revisions_by_seq(&self, seqs: &[u64]) -> Result<Vec<Revision>, StoreError>;
+
+    /// A blob's bytes, verified against `hash`.
+    fn blob(&self, hash: &Hash) -> Result<Vec<u8>, StoreError>;
+
+    /// Which of `hashes` the store does not hold yet.
+    fn missing_blobs(&self, hashes: &[Hash]) -> Result<Vec<Hash>, StoreError>;
+
+    /// Rewrites stored blobs among `blobs` whose stored bytes differ from the given ones
+    /// (damage found by `fsck`): re-importing the same content from git repairs them.
+    /// Returns how many were repaired.
+    fn repair_blobs(&self, blobs: &[(Hash, &[u8])]) -> Result<usize, StoreError>;
+
+    /// Writes a commit if the head is still `commit.expected_head`: blobs, revision, index
+    /// rows and the head move land together or not at all.
+    fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;
+
+    /// Files changed by revision `seq`.
+    fn file_changes(&self, seq: u64) -> Result<Vec<FileChange>, StoreError>;
+
+    /// Parameter rows of revisions `after < seq <= upto`, with their seq.
+    fn param_changes_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, ParamChange)>, StoreError>;
+
+    /// Sequence numbers (ascending) of revisions that changed `param` or a parameter under
+    /// it (`service:path`, or `service:` for the whole service).
+    fn param_history(&self, param: &str) -> Result<Vec<u64>, StoreError>;
+
+    /// Sequence numbers (ascending) of revisions that changed a file outside directory
+    /// `dir` (e.g. `layers/`: changes to `strata.yaml`, schemas, providers).
+    fn file_history_outside(&self, dir: &str) -> Result<Vec<u64>, StoreError>;
+
+    /// Points tag `name` at `id` (replacing an existing one only when `force`).
+    fn set_tag(&self, name: &str, id: &RevisionId, force: bool) -> Result<(), StoreError>;
+
+    /// All tags, sorted by name.
+    fn tags(&self) -> Result<Vec<(String, RevisionId)>, StoreError>;
+
+    /// Calls `f` with every stored blob's recorded hash (as stored text) and bytes, for
+    /// `fsck`; no verification is done here.
+    fn scan_blobs(&self, f: &mut dyn FnMut(&str, &[u8])) -> Result<(), StoreError>;
+
+    /// Every revision row as stored, by ascending seq, for `fsck`.
+    fn scan_revisions(&self) -> Result<Vec<RawRevision>, StoreError>;
+
+    /// The head and the tags as stored (unverified text), for `fsck`.
+    fn scan_refs(&self) -> Result<RawRefs, StoreError>;
+}
+
+/// How the index rows under a parameter are found: `param` itself, `param.…` and
+/// `param[…`, or every `service:…` when `param` ends with `:`. Shared by the backends so
+/// they match parameters identically, as one exact key and two `[lo, hi)` byte ranges
+/// (`.`+1 is `/`, `[`+1 is `\`, `:`+1 is `;`).
+pub(crate) fn param_query(param: &str) -> (String, [(String, String); 2]) {
+    if let Some(service) = param.strip_suffix(':') {
+        let r = (format!("{service}:"), format!("{service};"));
+        return (String::new(), [r.clone(), r]);
+    }
+    (
+        param.to_string(),
+        [
+            (format!("{param}."), format!("{param}/")),
+            (format!("{param}["), format!("{param}\\")),
+        ],
+    )
+}
+
+/// The exclusive upper bound of paths under directory `dir` (which ends with `/`).
+pub(crate) fn dir_end(dir: &str) -> String {
+    let mut s = dir.trim_end_matches('/').to_string();
+    s.push('0');
+    s
+}

@@ -1,0 +1,114 @@
+//! `strata fsck`: verifies a whole store without trusting any of it.
+//!
+//! Every blob is re-hashed; every revision header is re-hashed and checked against its
+//! columns; the chain must run #1, #2, … with each parent the previous revision; every
+//! manifest must decode and name only sound blobs; the head must be the newest revision
+//! and every tag must name a revision.
+
+use std::collections::HashSet;
+
+use crate::backend::{FsckProblem, Store};
+use crate::model::{Hash, Manifest};
+use crate::sqlite::verify_row;
+
+/// Checks `store`; an empty list means it is sound.
+pub fn fsck(store: &dyn Store) -> Result<Vec<FsckProblem>, crate::StoreError> {
+    let mut problems = Vec::new();
+    let mut problem = |object: String, what: &str| {
+        problems.push(FsckProblem {
+            object,
+            problem: what.to_string(),
+        })
+    };
+    let mut sound: HashSet<Hash> = HashSet::new();
+    store.scan_blobs(&mut |hash, data| match Hash::from_hex(hash) {
+        Some(h) if Hash::of(data) == h => {
+            sound.insert(h);
+        }
+        _ => problem(
+            format!("blob {}", hash.get(..12).unwrap_or(hash)),
+            "its content does not match its hash (damaged)",
+        ),
+    })?;
+
+    let rows = store.scan_revisions()?;
+    let mut previous: Option<String> = None;
+    let mut checked_manifests: HashSet<Hash> = HashSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        let name = format!(
+            "revision #{} {}",
+            row.seq,
+            row.id.get(..12).unwrap_or(&row.id)
+        );
+        if row.seq != i as i64 + 1 {
+            problem(
+                name.clone(),
+                &format!("expected sequence number #{}", i + 1),
+            );
+        }
+        if row.parent != previous {
+            problem(
+                name.clone(),
+                "its parent is not the previous revision (broken chain)",
+            );
+        }
+        previous = Some(row.id.clone());
+        let rev = match verify_row(row.seq, &row.id, &row.header) {
+            Ok(r) => r,
+            Err(_) => {
+                problem(name, "its header does not match its id (damaged)");
+                continue;
+            }
+        };
+        if rev.parent.map(|p| p.to_string()) != row.parent {
+            problem(name.clone(), "its parent column disagrees with its header");
+        }
+        if !checked_manifests.insert(rev.manifest) {
+            continue;
+        }
+        let bytes = match sound.contains(&rev.manifest) {
+            true => store.blob(&rev.manifest).ok(),
+            false => None,
+        };
+        let Some(bytes) = bytes else {
+            problem(name, "its manifest is missing or damaged");
+            continue;
+        };
+        match Manifest::decode(&bytes, "manifest") {
+            Err(_) => problem(name, "its manifest does not decode"),
+            Ok(m) => {
+                for (path, h) in &m.files {
+                    if !sound.contains(h) {
+                        problem(
+                            name.clone(),
+                            &format!(
+                                "file {path}: blob {} is missing or damaged",
+                                &h.to_hex()[..12]
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    let refs = store.scan_refs()?;
+    let ids: HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    match (&refs.head, rows.last()) {
+        (None, None) => {}
+        (Some(h), Some(last)) if *h == last.id => {}
+        (Some(h), _) if !ids.contains(h.as_str()) => {
+            problem("HEAD".into(), "names a revision that does not exist")
+        }
+        _ => problem("HEAD".into(), "is not the newest revision"),
+    }
+    for (name, id) in &refs.tags {
+        if !ids.contains(id.as_str()) {
+            problem(
+                format!("tag {name}"),
+                "names a revision that does not exist",
+            );
+        }
+    }
+    Ok(problems)
+}

@@ -1,0 +1,597 @@
+//! The shared backend: PostgreSQL, for several `strata serve` processes on one store.
+//!
+//! Commits serialise on a row lock of the head (`SELECT … FOR UPDATE`), so the
+//! compare-and-swap of the head and everything the commit writes are one transaction.
+//! Text keys use the "C" collation so prefix ranges match byte order, as in SQLite.
+
+use std::io::Write;
+use std::sync::{Mutex, MutexGuard};
+
+use postgres::{Client, NoTls, Transaction};
+
+use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query};
+use crate::error::StoreError;
+use crate::migrations::{self, Migration};
+use crate::model::{
+    Commit, CommitOutcome, FileChange, FileChangeKind, Hash, ParamChange, Revision, RevisionId,
+};
+use crate::sqlite::verify_row;
+
+/// Versioned schema; entry `i` brings the store to version `i + 1`.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: r#"
+CREATE TABLE strata_blobs (hash TEXT COLLATE "C" PRIMARY KEY, data BYTEA NOT NULL);
+CREATE TABLE strata_revisions (
+    seq BIGINT PRIMARY KEY,
+    id TEXT COLLATE "C" NOT NULL UNIQUE,
+    parent TEXT COLLATE "C",
+    header TEXT NOT NULL
+);
+CREATE TABLE strata_refs (name TEXT PRIMARY KEY, rev TEXT COLLATE "C");
+INSERT INTO strata_refs (name, rev) VALUES ('HEAD', NULL);
+CREATE TABLE strata_tags (name TEXT COLLATE "C" PRIMARY KEY, rev TEXT NOT NULL);
+CREATE TABLE strata_file_changes (
+    seq BIGINT NOT NULL,
+    path TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (seq, path)
+);
+CREATE INDEX strata_file_changes_path ON strata_file_changes (path, seq);
+CREATE TABLE strata_param_changes (param TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, file TEXT NOT NULL);
+CREATE INDEX strata_param_changes_param ON strata_param_changes (param, seq);
+CREATE INDEX strata_param_changes_seq ON strata_param_changes (seq);
+"#,
+}];
+
+/// Serialises concurrent first opens of one database (an arbitrary constant).
+const MIGRATION_LOCK: i64 = 0x5354_5241_5441;
+
+/// A store in a PostgreSQL database.
+pub struct PgStore {
+    client: Mutex<Client>,
+    name: String,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`) and runs pending migrations.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        Self::open_with(url, MIGRATIONS)
+    }
+
+    fn open_with(url: &str, migrations: &[Migration]) -> Result<PgStore, StoreError> {
+        let config: postgres::Config = url.parse().map_err(|e| StoreError::Backend {
+            store: "postgres".into(),
+            message: format!("cannot read the store URL: {e}"),
+        })?;
+        let name = describe(&config);
+        let mut client = config.connect(NoTls).map_err(|e| StoreError::Backend {
+            store: name.clone(),
+            message: format!("cannot connect: {e}; is the server running and the URL right?"),
+        })?;
+        migrate(&mut client, &name, migrations)?;
+        Ok(PgStore {
+            client: Mutex::new(client),
+            name,
+        })
+    }
+
+    fn client(&self) -> MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn err(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        move |e| StoreError::backend(&self.name, e)
+    }
+
+    fn one_revision(
+        &self,
+        sql: &str,
+        arg: &(dyn postgres::types::ToSql + Sync),
+    ) -> Result<Option<Revision>, StoreError> {
+        let row = self.client().query_opt(sql, &[arg]).map_err(self.err())?;
+        row.map(|r| verify_row(r.get(0), r.get::<_, &str>(1), r.get::<_, &str>(2)))
+            .transpose()
+    }
+}
+
+/// `postgres://user@host:port/db`, without the password.
+fn describe(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(s) => s.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+fn migrate(client: &mut Client, name: &str, migrations: &[Migration]) -> Result<(), StoreError> {
+    let err = |e: postgres::Error| StoreError::backend(name, e);
+    let mut tx = client.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS strata_schema (version BIGINT NOT NULL)")
+        .map_err(err)?;
+    let found: Option<i64> = tx
+        .query_one("SELECT max(version) FROM strata_schema", &[])
+        .map_err(err)?
+        .get(0);
+    for m in migrations::pending(name, found.unwrap_or(0), migrations)? {
+        tx.batch_execute(m.sql).map_err(err)?;
+        tx.execute(
+            "INSERT INTO strata_schema (version) VALUES ($1)",
+            &[&m.version],
+        )
+        .map_err(err)?;
+    }
+    tx.commit().map_err(err)
+}
+
+/// One field of PostgreSQL's COPY text format.
+fn copy_field(out: &mut Vec<u8>, s: &str) {
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
+fn copy_rows(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    rows: &mut dyn Iterator<Item = [&str; 3]>,
+) -> Result<(), postgres::Error> {
+    let mut buf = Vec::new();
+    for row in rows {
+        for (i, field) in row.iter().enumerate() {
+            if i > 0 {
+                buf.push(b'\t');
+            }
+            copy_field(&mut buf, field);
+        }
+        buf.push(b'\n');
+    }
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let mut w = tx.copy_in(sql)?;
+    // A write error here is reported by `finish`, which carries the server's reason.
+    let _ = w.write_all(&buf);
+    w.finish().map(|_| ())
+}
+
+fn seqs(rows: Vec<postgres::Row>) -> Vec<u64> {
+    rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect()
+}
+
+impl Store for PgStore {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn head(&self) -> Result<Option<Revision>, StoreError> {
+        let head: Option<String> = self
+            .client()
+            .query_one("SELECT rev FROM strata_refs WHERE name = 'HEAD'", &[])
+            .map_err(self.err())?
+            .get(0);
+        match head {
+            None => Ok(None),
+            Some(id) => self
+                .one_revision(
+                    "SELECT seq, id, header FROM strata_revisions WHERE id = $1",
+                    &id,
+                )?
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("HEAD (names missing revision {id})"),
+                }),
+        }
+    }
+
+    fn revision(&self, id: &RevisionId) -> Result<Revision, StoreError> {
+        self.one_revision(
+            "SELECT seq, id, header FROM strata_revisions WHERE id = $1",
+            &id.to_string(),
+        )?
+        .ok_or_else(|| StoreError::UnknownRevision {
+            spec: id.to_string(),
+            hint: String::new(),
+        })
+    }
+
+    fn revision_by_seq(&self, seq: u64) -> Result<Option<Revision>, StoreError> {
+        self.one_revision(
+            "SELECT seq, id, header FROM strata_revisions WHERE seq = $1",
+            &(seq as i64),
+        )
+    }
+
+    fn find_by_prefix(&self, prefix: &str) -> Result<Vec<RevisionId>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT id FROM strata_revisions WHERE id >= $1 AND id < $2 LIMIT 2",
+                &[&prefix, &format!("{prefix}g")],
+            )
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Hash::from_hex(r.get::<_, &str>(0)).map(RevisionId))
+            .collect())
+    }
+
+    fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT seq, id, header FROM strata_revisions WHERE seq >= $1 AND seq <= $2 ORDER BY seq DESC",
+                &[&(from as i64), &(to as i64)],
+            )
+            .map_err(self.err())?;
+        rows.iter()
+            .map(|r| verify_row(r.get(0), r.get::<_, &str>(1), r.get::<_, &str>(2)))
+            .collect()
+    }
+
+    fn revisions_by_seq(&self, seqs: &[u64]) -> Result<Vec<Revision>, StoreError> {
+        let wanted: Vec<i64> = seqs.iter().map(|&s| s as i64).collect();
+        let rows = self
+            .client()
+            .query(
+                "SELECT seq, id, header FROM strata_revisions WHERE seq = ANY($1)",
+                &[&wanted],
+            )
+            .map_err(self.err())?;
+        let mut by_seq = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let rev = verify_row(r.get(0), r.get::<_, &str>(1), r.get::<_, &str>(2))?;
+            by_seq.insert(rev.seq, rev);
+        }
+        seqs.iter()
+            .map(|s| {
+                by_seq.remove(s).ok_or_else(|| StoreError::Corrupt {
+                    what: format!("revision #{s} (missing)"),
+                })
+            })
+            .collect()
+    }
+
+    fn blob(&self, hash: &Hash) -> Result<Vec<u8>, StoreError> {
+        let row = self
+            .client()
+            .query_opt(
+                "SELECT data FROM strata_blobs WHERE hash = $1",
+                &[&hash.to_hex()],
+            )
+            .map_err(self.err())?;
+        let data: Vec<u8> = row.map(|r| r.get(0)).ok_or_else(|| StoreError::Corrupt {
+            what: format!("blob {} (missing)", &hash.to_hex()[..12]),
+        })?;
+        if Hash::of(&data) != *hash {
+            return Err(StoreError::Corrupt {
+                what: format!("blob {}", &hash.to_hex()[..12]),
+            });
+        }
+        Ok(data)
+    }
+
+    fn missing_blobs(&self, hashes: &[Hash]) -> Result<Vec<Hash>, StoreError> {
+        let wanted: Vec<String> = hashes.iter().map(Hash::to_hex).collect();
+        let rows = self
+            .client()
+            .query(
+                "SELECT hash FROM strata_blobs WHERE hash = ANY($1)",
+                &[&wanted],
+            )
+            .map_err(self.err())?;
+        let present: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        Ok(hashes
+            .iter()
+            .filter(|h| !present.contains(&h.to_hex()))
+            .copied()
+            .collect())
+    }
+
+    fn repair_blobs(&self, blobs: &[(Hash, &[u8])]) -> Result<usize, StoreError> {
+        let sound: Vec<&(Hash, &[u8])> = blobs.iter().filter(|(h, d)| Hash::of(d) == *h).collect();
+        let mut client = self.client();
+        let name = self.name.clone();
+        let err = |e: postgres::Error| StoreError::backend(&name, e);
+        let mut tx = client.transaction().map_err(err)?;
+        let mut repaired = 0;
+        for chunk in sound.chunks(256) {
+            let hashes: Vec<String> = chunk.iter().map(|(h, _)| h.to_hex()).collect();
+            let datas: Vec<&[u8]> = chunk.iter().map(|(_, d)| *d).collect();
+            repaired += tx
+                .execute(
+                    "UPDATE strata_blobs b SET data = n.data
+                     FROM unnest($1::text[], $2::bytea[]) AS n(hash, data)
+                     WHERE b.hash = n.hash AND b.data <> n.data",
+                    &[&hashes, &datas],
+                )
+                .map_err(err)? as usize;
+        }
+        tx.commit().map_err(err)?;
+        Ok(repaired)
+    }
+
+    fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError> {
+        let mut client = self.client();
+        let name = self.name.clone();
+        let err = |e: postgres::Error| StoreError::backend(&name, e);
+        let mut tx = client.transaction().map_err(err)?;
+        let head: Option<String> = tx
+            .query_one(
+                "SELECT rev FROM strata_refs WHERE name = 'HEAD' FOR UPDATE",
+                &[],
+            )
+            .map_err(err)?
+            .get(0);
+        let expected = commit.expected_head.map(|h| h.to_string());
+        if head != expected {
+            return Ok(CommitOutcome::HeadMoved {
+                head: head.and_then(|h| Hash::from_hex(&h)).map(RevisionId),
+            });
+        }
+        for chunk in commit.blobs.chunks(256) {
+            let hashes: Vec<String> = chunk.iter().map(|(h, _)| h.to_hex()).collect();
+            let datas: Vec<&[u8]> = chunk.iter().map(|(_, d)| d.as_slice()).collect();
+            tx.execute(
+                "INSERT INTO strata_blobs (hash, data)
+                 SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                &[&hashes, &datas],
+            )
+            .map_err(err)?;
+        }
+        let rev = &commit.revision;
+        let seq = rev.seq as i64;
+        tx.execute(
+            "INSERT INTO strata_revisions (seq, id, parent, header) VALUES ($1, $2, $3, $4)",
+            &[
+                &seq,
+                &rev.id.to_string(),
+                &rev.parent.map(|p| p.to_string()),
+                &rev.header(),
+            ],
+        )
+        .map_err(err)?;
+        let seq_text = seq.to_string();
+        copy_rows(
+            &mut tx,
+            "COPY strata_file_changes (seq, path, kind) FROM STDIN",
+            &mut commit.files.iter().map(|f| {
+                [
+                    seq_text.as_str(),
+                    f.path.as_str(),
+                    match f.kind {
+                        FileChangeKind::Added => "A",
+                        FileChangeKind::Modified => "M",
+                        FileChangeKind::Deleted => "D",
+                    },
+                ]
+            }),
+        )
+        .map_err(err)?;
+        copy_rows(
+            &mut tx,
+            "COPY strata_param_changes (seq, param, file) FROM STDIN",
+            &mut commit
+                .params
+                .iter()
+                .map(|p| [seq_text.as_str(), p.param.as_str(), p.file.as_str()]),
+        )
+        .map_err(err)?;
+        tx.execute(
+            "UPDATE strata_refs SET rev = $1 WHERE name = 'HEAD'",
+            &[&rev.id.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    fn file_changes(&self, seq: u64) -> Result<Vec<FileChange>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT path, kind FROM strata_file_changes WHERE seq = $1 ORDER BY path",
+                &[&(seq as i64)],
+            )
+            .map_err(self.err())?;
+        rows.iter()
+            .map(|r| {
+                let kind = FileChangeKind::from_letter(r.get::<_, &str>(1)).ok_or_else(|| {
+                    StoreError::Corrupt {
+                        what: format!("change index of revision #{seq}"),
+                    }
+                })?;
+                Ok(FileChange {
+                    path: r.get(0),
+                    kind,
+                })
+            })
+            .collect()
+    }
+
+    fn param_changes_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, ParamChange)>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT seq, param, file FROM strata_param_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq, param",
+                &[&(after as i64), &(upto as i64)],
+            )
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    ParamChange {
+                        param: r.get(1),
+                        file: r.get(2),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn param_history(&self, param: &str) -> Result<Vec<u64>, StoreError> {
+        let (exact, [(a_lo, a_hi), (b_lo, b_hi)]) = param_query(param);
+        let rows = self
+            .client()
+            .query(
+                "SELECT DISTINCT seq FROM strata_param_changes
+                 WHERE param = $1 OR (param >= $2 AND param < $3) OR (param >= $4 AND param < $5)
+                 ORDER BY seq",
+                &[&exact, &a_lo, &a_hi, &b_lo, &b_hi],
+            )
+            .map_err(self.err())?;
+        Ok(seqs(rows))
+    }
+
+    fn file_history_outside(&self, dir: &str) -> Result<Vec<u64>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT DISTINCT seq FROM strata_file_changes WHERE path < $1 OR path >= $2 ORDER BY seq",
+                &[&dir, &dir_end(dir)],
+            )
+            .map_err(self.err())?;
+        Ok(seqs(rows))
+    }
+
+    fn set_tag(&self, name: &str, id: &RevisionId, force: bool) -> Result<(), StoreError> {
+        let mut client = self.client();
+        let store = self.name.clone();
+        let err = |e: postgres::Error| StoreError::backend(&store, e);
+        let mut tx = client.transaction().map_err(err)?;
+        let existing: Option<String> = tx
+            .query_opt(
+                "SELECT rev FROM strata_tags WHERE name = $1 FOR UPDATE",
+                &[&name],
+            )
+            .map_err(err)?
+            .map(|r| r.get(0));
+        if let Some(existing) = existing
+            && !force
+            && existing != id.to_string()
+        {
+            return Err(StoreError::TagExists {
+                name: name.to_string(),
+                target: RevisionId(Hash::from_hex(&existing).unwrap_or(Hash([0; 32]))),
+            });
+        }
+        tx.execute(
+            "INSERT INTO strata_tags (name, rev) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET rev = excluded.rev",
+            &[&name, &id.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    fn tags(&self) -> Result<Vec<(String, RevisionId)>, StoreError> {
+        self.scan_refs()?
+            .tags
+            .into_iter()
+            .map(|(name, rev)| {
+                let id = Hash::from_hex(&rev).ok_or_else(|| StoreError::Corrupt {
+                    what: format!("tag {name}"),
+                })?;
+                Ok((name, RevisionId(id)))
+            })
+            .collect()
+    }
+
+    fn scan_blobs(&self, f: &mut dyn FnMut(&str, &[u8])) -> Result<(), StoreError> {
+        let mut client = self.client();
+        let mut tx = client.transaction().map_err(self.err())?;
+        let portal = tx
+            .bind("SELECT hash, data FROM strata_blobs ORDER BY hash", &[])
+            .map_err(self.err())?;
+        loop {
+            let rows = tx.query_portal(&portal, 256).map_err(self.err())?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                f(r.get::<_, &str>(0), r.get::<_, &[u8]>(1));
+            }
+        }
+        tx.commit().map_err(self.err())
+    }
+
+    fn scan_revisions(&self) -> Result<Vec<RawRevision>, StoreError> {
+        let rows = self
+            .client()
+            .query(
+                "SELECT seq, id, parent, header FROM strata_revisions ORDER BY seq",
+                &[],
+            )
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|r| RawRevision {
+                seq: r.get(0),
+                id: r.get(1),
+                parent: r.get(2),
+                header: r.get(3),
+            })
+            .collect())
+    }
+
+    fn scan_refs(&self) -> Result<RawRefs, StoreError> {
+        let mut client = self.client();
+        let head: Option<String> = client
+            .query_opt("SELECT rev FROM strata_refs WHERE name = 'HEAD'", &[])
+            .map_err(self.err())?
+            .and_then(|r| r.get(0));
+        let tags = client
+            .query("SELECT name, rev FROM strata_tags ORDER BY name", &[])
+            .map_err(self.err())?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        Ok(RawRefs { head, tags })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_separators() {
+        let mut out = Vec::new();
+        copy_field(&mut out, "a\tb\nc\\d\re");
+        assert_eq!(out, b"a\\tb\\nc\\\\d\\re");
+    }
+
+    #[test]
+    fn description_hides_the_password() {
+        let c: postgres::Config = "postgres://bob:hunter2@db.example:6432/strata"
+            .parse()
+            .unwrap();
+        let d = describe(&c);
+        assert_eq!(d, "postgres://bob@db.example:6432/strata");
+        assert!(!d.contains("hunter2"));
+    }
+}

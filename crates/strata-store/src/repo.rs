@@ -1,0 +1,917 @@
+//! [`Repository`]: what Strata does with a store — import, changesets with optimistic
+//! concurrency, revert, tags, secrets — on top of any [`Store`] backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use strata_core::compare::{self, paths_overlap};
+use strata_core::edit::{self, Edit};
+use strata_core::parse::{Format, ParseOptions, parse_document};
+use strata_core::path::{Segment, segments_to_string};
+use strata_core::project::ProjectConfig;
+use strata_core::resolve::Project;
+use strata_core::validate::schema::{Pat, is_encrypted, path_is_secret, secret_patterns};
+use strata_core::value::{FileId, Node, Value};
+
+use crate::backend::Store;
+use crate::changeset::{Changeset, ParamEdit};
+use crate::crypto::{self, Identities, Recipients};
+use crate::error::{Conflict, StoreError};
+use crate::model::{
+    Commit, CommitMeta, CommitOutcome, FileChange, FileChangeKind, Hash, Manifest, ParamChange,
+    Revision, RevisionId,
+};
+use crate::source::{BlobCache, StoreSource, read_blob};
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// A new revision.
+    Committed(Revision),
+    /// The content equals the head's: no revision was made.
+    Unchanged(Revision),
+}
+
+/// What applying a changeset did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// A new revision; `rebased` when the head had moved past the base.
+    Committed {
+        /// The new head.
+        revision: Revision,
+        /// Whether the edits were re-applied on a newer head.
+        rebased: bool,
+    },
+    /// The edits change nothing.
+    Unchanged(Revision),
+}
+
+/// A store with Strata's semantics on top.
+pub struct Repository {
+    store: Arc<dyn Store>,
+    cache: BlobCache,
+}
+
+/// Opens the store at `location`: a `postgres://`/`postgresql://` URL, or a SQLite file
+/// path (its directory is created when missing).
+pub fn open(location: &str) -> Result<Repository, StoreError> {
+    let store: Arc<dyn Store> =
+        if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+            Arc::new(crate::postgres::PgStore::open(location)?)
+        } else {
+            let path = Path::new(location.strip_prefix("sqlite:").unwrap_or(location));
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend {
+                    store: format!("sqlite:{}", path.display()),
+                    message: format!("cannot create {}: {e}", dir.display()),
+                })?;
+            }
+            Arc::new(crate::sqlite::SqliteStore::open(path)?)
+        };
+    Ok(Repository::new(store))
+}
+
+/// Whether `path` is a layer file; returns `(level dir, service)`.
+pub fn layer_file(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("layers/")?;
+    let (dir, name) = rest.rsplit_once('/')?;
+    let (stem, _) = name.rsplit_once('.')?;
+    Format::from_path(name)?;
+    Some((dir, stem))
+}
+
+/// Parses a document with positions (no templates); errors name the file and line.
+pub(crate) fn parse_file(path: &str, bytes: &[u8]) -> Result<Node, StoreError> {
+    let format = Format::from_path(path).unwrap_or(Format::Yaml);
+    parse_document(
+        &Arc::from(path),
+        FileId(0),
+        bytes,
+        format,
+        ParseOptions { templates: false },
+    )
+    .map_err(|e| StoreError::Project(e.to_string()))
+}
+
+/// The logical parameter path of a layer path: `$provider.aws.x` → `x`.
+pub(crate) fn logical_path(path: &[Segment]) -> &[Segment] {
+    match path {
+        [Segment::Key(p), Segment::Key(_), rest @ ..] if &**p == "$provider" => rest,
+        _ => path,
+    }
+}
+
+/// Compact text of a value for messages, with secrets and ciphertexts redacted.
+pub(crate) fn shown(value: Option<&serde_json::Value>, secret: bool, absent: &str) -> String {
+    match value {
+        None => absent.to_string(),
+        Some(_) if secret => "<redacted>".to_string(),
+        Some(serde_json::Value::String(s)) if s.starts_with("ENC[") => "<redacted>".to_string(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// The secret patterns of every service with a schema, read from `source`.
+pub(crate) struct Secrets {
+    by_service: BTreeMap<String, Vec<Vec<Pat>>>,
+}
+
+impl Secrets {
+    pub(crate) fn load(
+        config: &ProjectConfig,
+        source: &StoreSource,
+    ) -> Result<Secrets, StoreError> {
+        let mut by_service = BTreeMap::new();
+        for (name, def) in &config.services {
+            let Some(schema) = &def.schema else { continue };
+            let Some(bytes) = source.read_file(schema)? else {
+                continue;
+            };
+            let root = parse_file(schema, &bytes)?;
+            let pats = secret_patterns(&root);
+            if !pats.is_empty() {
+                by_service.insert(name.clone(), pats);
+            }
+        }
+        Ok(Secrets { by_service })
+    }
+
+    pub(crate) fn is_secret(&self, service: &str, path: &[Segment]) -> bool {
+        self.by_service
+            .get(service)
+            .is_some_and(|p| path_is_secret(p, path))
+    }
+}
+
+impl Repository {
+    /// Wraps a backend.
+    pub fn new(store: Arc<dyn Store>) -> Repository {
+        Repository {
+            store,
+            cache: Arc::new(Mutex::new(Default::default())),
+        }
+    }
+
+    /// The backend.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The head, or [`StoreError::Empty`].
+    pub fn head(&self) -> Result<Revision, StoreError> {
+        self.store.head()?.ok_or(StoreError::Empty)
+    }
+
+    /// Finds a revision: `HEAD`, `HEAD~N`, a tag, `#SEQ`, or a (prefix of a) revision id.
+    pub fn resolve_rev(&self, spec: &str) -> Result<Revision, StoreError> {
+        let unknown = |hint: &str| StoreError::UnknownRevision {
+            spec: spec.to_string(),
+            hint: hint.to_string(),
+        };
+        if spec == "HEAD" || spec == "@" {
+            return self.head();
+        }
+        if let Some(n) = spec.strip_prefix("HEAD~") {
+            let n: u64 = n
+                .parse()
+                .map_err(|_| unknown(": write HEAD~N with a number"))?;
+            let head = self.head()?;
+            if n >= head.seq {
+                return Err(unknown(&format!(": the head is revision #{}", head.seq)));
+            }
+            return self
+                .store
+                .revision_by_seq(head.seq - n)?
+                .ok_or_else(|| unknown(""));
+        }
+        if let Some(n) = spec.strip_prefix('#') {
+            let n: u64 = n.parse().map_err(|_| unknown(": write #N with a number"))?;
+            return self.store.revision_by_seq(n)?.ok_or_else(|| unknown(""));
+        }
+        if let Some((_, id)) = self.store.tags()?.into_iter().find(|(t, _)| t == spec) {
+            return self.store.revision(&id);
+        }
+        let hex = spec.len() >= 4 && spec.chars().all(|c| c.is_ascii_hexdigit());
+        if hex {
+            let found = self.store.find_by_prefix(&spec.to_ascii_lowercase())?;
+            return match found.as_slice() {
+                [one] => self.store.revision(one),
+                [] => Err(unknown("")),
+                _ => Err(unknown(": the prefix is ambiguous, give more digits")),
+            };
+        }
+        Err(unknown(
+            ": use HEAD, HEAD~N, #N, a tag or a revision id (at least 4 hex digits)",
+        ))
+    }
+
+    /// A revision's manifest, verified.
+    pub fn manifest(&self, rev: &Revision) -> Result<Manifest, StoreError> {
+        let bytes = read_blob(&*self.store, &self.cache, &rev.manifest)?;
+        Manifest::decode(&bytes, &format!("manifest of revision {}", rev.id.short()))
+    }
+
+    /// The files of `rev` as a project source for the core.
+    pub fn source(&self, rev: &Revision) -> Result<StoreSource, StoreError> {
+        Ok(StoreSource::new(
+            self.store.clone(),
+            self.cache.clone(),
+            Arc::new(self.manifest(rev)?),
+            format!("revision {}", rev.id.short()),
+        ))
+    }
+
+    /// Every file of `rev` (verified).
+    pub fn files(&self, rev: &Revision) -> Result<BTreeMap<String, Arc<[u8]>>, StoreError> {
+        let manifest = self.manifest(rev)?;
+        manifest
+            .files
+            .iter()
+            .map(|(p, h)| Ok((p.clone(), read_blob(&*self.store, &self.cache, h)?)))
+            .collect()
+    }
+
+    /// The project of `rev`, loaded by the core.
+    pub fn project(&self, rev: &Revision) -> Result<Project, StoreError> {
+        Project::load(Arc::new(self.source(rev)?)).map_err(|e| StoreError::Project(e.to_string()))
+    }
+
+    /// Stores a whole project (a working tree or a git commit) as a new revision on the
+    /// head. Identical content makes no revision. The project must load, every layer file
+    /// must parse, and secret parameters must hold ciphertext.
+    pub fn import(
+        &self,
+        files: BTreeMap<String, Vec<u8>>,
+        meta: CommitMeta,
+    ) -> Result<ImportOutcome, StoreError> {
+        for path in files.keys() {
+            if path.contains('\n') || path.starts_with('/') || path.split('/').any(|p| p == "..") {
+                return Err(StoreError::Invalid(format!(
+                    "cannot store the file name {path:?}: project paths must be relative and on one line"
+                )));
+            }
+        }
+        let files: BTreeMap<String, Arc<[u8]>> = files
+            .into_iter()
+            .map(|(p, b)| (p, Arc::from(b.into_boxed_slice())))
+            .collect();
+        let mut memory = strata_core::files::MemorySource::new();
+        for (p, b) in &files {
+            memory.insert(p.clone(), b.to_vec());
+        }
+        let project = Project::load(Arc::new(memory))
+            .map_err(|e| StoreError::Project(format!("cannot import: {e}")))?;
+        check_plaintext(&project.config, &files)?;
+        // Importing sound content repairs damaged copies of the same blobs (recovery).
+        let mut manifest = Manifest::default();
+        for (p, b) in &files {
+            manifest.files.insert(p.clone(), Hash::of(b));
+        }
+        let encoded = manifest.encode();
+        let mut given: Vec<(Hash, &[u8])> = files.values().map(|b| (Hash::of(b), &b[..])).collect();
+        given.push((Hash::of(&encoded), &encoded));
+        self.store.repair_blobs(&given)?;
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        loop {
+            let head = self.store.head()?;
+            // A damaged head manifest is replaced whole: every file counts as changed.
+            let old = match &head {
+                Some(h) => match self.manifest(h) {
+                    Ok(m) => m,
+                    Err(StoreError::Corrupt { .. }) => Manifest::default(),
+                    Err(e) => return Err(e),
+                },
+                None => Manifest::default(),
+            };
+            let mut changes: BTreeMap<String, Option<Arc<[u8]>>> = BTreeMap::new();
+            for (p, b) in &files {
+                if old.files.get(p) != Some(&Hash::of(b)) {
+                    changes.insert(p.clone(), Some(b.clone()));
+                }
+            }
+            for p in old.files.keys() {
+                if !files.contains_key(p) {
+                    changes.insert(p.clone(), None);
+                }
+            }
+            if let Some(h) = &head
+                && changes.is_empty()
+            {
+                return Ok(ImportOutcome::Unchanged(h.clone()));
+            }
+            let commit = self.build_commit(head.as_ref(), &old, &changes, meta.clone())?;
+            if let CommitOutcome::Committed = self.store.commit(&commit)? {
+                return Ok(ImportOutcome::Committed(commit.revision));
+            }
+        }
+    }
+
+    /// Builds the commit that applies `changes` (path → new bytes, `None` deletes) to
+    /// `parent`, whose manifest is `old`.
+    fn build_commit(
+        &self,
+        parent: Option<&Revision>,
+        old: &Manifest,
+        changes: &BTreeMap<String, Option<Arc<[u8]>>>,
+        meta: CommitMeta,
+    ) -> Result<Commit, StoreError> {
+        let mut manifest = old.clone();
+        let mut blobs: Vec<(Hash, Vec<u8>)> = Vec::new();
+        let mut files = Vec::new();
+        let mut params = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (path, new) in changes {
+            let old_hash = old.files.get(path).copied();
+            let new_hash = new.as_ref().map(|b| Hash::of(b));
+            if old_hash == new_hash {
+                continue;
+            }
+            let kind = match (old_hash, new_hash) {
+                (None, _) => FileChangeKind::Added,
+                (_, None) => FileChangeKind::Deleted,
+                _ => FileChangeKind::Modified,
+            };
+            files.push(FileChange {
+                path: path.clone(),
+                kind,
+            });
+            match (new, new_hash) {
+                (Some(bytes), Some(h)) => {
+                    manifest.files.insert(path.clone(), h);
+                    if seen.insert(h) {
+                        blobs.push((h, bytes.to_vec()));
+                    }
+                }
+                _ => {
+                    manifest.files.remove(path);
+                }
+            }
+            if let Some((_, service)) = layer_file(path) {
+                // A damaged old file (being replaced in a recovery) counts as absent.
+                let before = match old_hash.map(|h| read_blob(&*self.store, &self.cache, &h)) {
+                    Some(Ok(bytes)) => Some(parse_file(path, &bytes)?),
+                    Some(Err(StoreError::Corrupt { .. })) | None => None,
+                    Some(Err(e)) => return Err(e),
+                };
+                let after = match new {
+                    Some(b) => Some(parse_file(path, b)?),
+                    None => None,
+                };
+                for c in compare::diff(before.as_ref(), after.as_ref()) {
+                    params.push(ParamChange {
+                        param: format!("{service}:{}", c.path),
+                        file: path.clone(),
+                    });
+                }
+            }
+        }
+        let encoded = manifest.encode();
+        let manifest_hash = Hash::of(&encoded);
+        blobs.push((manifest_hash, encoded));
+        let wanted: Vec<Hash> = blobs.iter().map(|(h, _)| *h).collect();
+        let missing: BTreeSet<Hash> = self.store.missing_blobs(&wanted)?.into_iter().collect();
+        blobs.retain(|(h, _)| missing.contains(h));
+        let revision = Revision::new(
+            parent.map_or(1, |p| p.seq + 1),
+            parent.map(|p| p.id),
+            manifest_hash,
+            meta,
+        );
+        Ok(Commit {
+            expected_head: parent.map(|p| p.id),
+            revision,
+            blobs,
+            files,
+            params,
+        })
+    }
+
+    /// Applies a changeset. When the head moved past its base, edits to parameters nobody
+    /// else changed are rebased onto the head; otherwise the changeset is refused with a
+    /// [`StoreError::Conflict`] naming each parameter and both values.
+    pub fn apply(&self, cs: &Changeset, meta: CommitMeta) -> Result<ApplyOutcome, StoreError> {
+        let base = match &cs.base {
+            Some(spec) => self.resolve_rev(spec)?,
+            None => self.head()?,
+        };
+        let mut current = base.clone();
+        loop {
+            let source = self.source(&current)?;
+            let project = Project::load(Arc::new(source.with_overlay(BTreeMap::new())))
+                .map_err(|e| StoreError::Project(e.to_string()))?;
+            let secrets = Secrets::load(&project.config, &source)?;
+            self.check_edits(&project.config, &secrets, &cs.edits)?;
+            let (changes, _) = plan_edits(&source, &cs.edits)?;
+            let changes: BTreeMap<String, Option<Arc<[u8]>>> = changes
+                .into_iter()
+                .filter(|(p, b)| {
+                    source.manifest().files.get(p).copied() != b.as_ref().map(|b| Hash::of(b))
+                })
+                .collect();
+            if changes.is_empty() {
+                return Ok(ApplyOutcome::Unchanged(current));
+            }
+            let commit =
+                self.build_commit(Some(&current), source.manifest(), &changes, meta.clone())?;
+            match self.store.commit(&commit)? {
+                CommitOutcome::Committed => {
+                    return Ok(ApplyOutcome::Committed {
+                        revision: commit.revision,
+                        rebased: current.id != base.id,
+                    });
+                }
+                CommitOutcome::HeadMoved { .. } => {
+                    let head = self.head()?;
+                    let conflicts = self.conflicts(&current, &head, &cs.edits)?;
+                    if !conflicts.is_empty() {
+                        return Err(StoreError::Conflict(conflicts));
+                    }
+                    current = head;
+                }
+            }
+        }
+    }
+
+    /// Refuses edits to undeclared services, unknown levels and plaintext secrets.
+    fn check_edits(
+        &self,
+        config: &ProjectConfig,
+        secrets: &Secrets,
+        edits: &[ParamEdit],
+    ) -> Result<(), StoreError> {
+        for e in edits {
+            let service = &e.param.service;
+            if !config.services.contains_key(service) {
+                let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
+                return Err(StoreError::Invalid(format!(
+                    "unknown service `{service}` in `{}`; declared: {}",
+                    e.param,
+                    known.join(", ")
+                )));
+            }
+            if !config
+                .hierarchy
+                .iter()
+                .any(|l| level_matches(&l.template, &e.layer))
+            {
+                let levels: Vec<&str> = config
+                    .hierarchy
+                    .iter()
+                    .map(|l| l.template.as_str())
+                    .collect();
+                return Err(StoreError::Invalid(format!(
+                    "layer `{}` matches no hierarchy level; levels: {}",
+                    e.layer,
+                    levels.join(", ")
+                )));
+            }
+            if let Some(v) = &e.value {
+                let mut plain = Vec::new();
+                json_leaves(v, &mut e.param.segments.clone(), &mut plain);
+                for (path, leaf) in plain {
+                    let encrypted = matches!(leaf, serde_json::Value::String(s) if crypto::is_ciphertext(s) || s.starts_with("ENC["));
+                    if !encrypted
+                        && !leaf.is_null()
+                        && secrets.is_secret(service, logical_path(&path))
+                    {
+                        return Err(StoreError::Invalid(format!(
+                            "{service}:{} is a secret (x-strata-secret) and the store keeps secrets only encrypted: use `strata secret set {service}:{} --layer {}`",
+                            segments_to_string(&path),
+                            segments_to_string(logical_path(&path)),
+                            e.layer
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The edits of `edits` that collide with parameters changed in `(base, head]`.
+    fn conflicts(
+        &self,
+        base: &Revision,
+        head: &Revision,
+        edits: &[ParamEdit],
+    ) -> Result<Vec<Conflict>, StoreError> {
+        let changed = self.store.param_changes_between(base.seq, head.seq)?;
+        let head_source = self.source(head)?;
+        let head_project = Project::load(Arc::new(head_source.with_overlay(BTreeMap::new())))
+            .map_err(|e| StoreError::Project(e.to_string()))?;
+        let secrets = Secrets::load(&head_project.config, &head_source)?;
+        let mut out: Vec<Conflict> = Vec::new();
+        for e in edits {
+            let mine = segments_to_string(&e.param.segments);
+            let stem = e.file_stem();
+            for (seq, c) in &changed {
+                let Some((_, path)) = c.param.split_once(':') else {
+                    continue;
+                };
+                let same_file = c.file.rsplit_once('.').map(|(s, _)| s) == Some(stem.as_str());
+                if !same_file
+                    || !c.param.starts_with(&format!("{}:", e.param.service))
+                    || !paths_overlap(&mine, path)
+                {
+                    continue;
+                }
+                if out
+                    .iter()
+                    .any(|x| x.param == e.param.to_string() && x.file == c.file)
+                {
+                    continue;
+                }
+                let theirs = match head_source.read_file(&c.file)? {
+                    Some(b) => parse_file(&c.file, &b)?
+                        .get(&e.param.segments)
+                        .map(|n| n.value.to_json()),
+                    None => None,
+                };
+                let secret = secrets.is_secret(&e.param.service, logical_path(&e.param.segments));
+                let changed_in = self
+                    .store
+                    .revision_by_seq(*seq)?
+                    .map(|r| r.id)
+                    .unwrap_or(head.id);
+                out.push(Conflict {
+                    param: e.param.to_string(),
+                    file: c.file.clone(),
+                    ours: shown(e.value.as_ref(), secret, "(unset)"),
+                    theirs: shown(theirs.as_ref(), secret, "(absent)"),
+                    changed_in,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes a new head whose files equal `target`'s.
+    pub fn revert_to(&self, target: &Revision, meta: CommitMeta) -> Result<Revision, StoreError> {
+        let want = self.manifest(target)?;
+        loop {
+            let head = self.head()?;
+            let old = self.manifest(&head)?;
+            let mut changes = BTreeMap::new();
+            for (p, h) in &want.files {
+                if old.files.get(p) != Some(h) {
+                    changes.insert(p.clone(), Some(read_blob(&*self.store, &self.cache, h)?));
+                }
+            }
+            for p in old.files.keys() {
+                if !want.files.contains_key(p) {
+                    changes.insert(p.clone(), None);
+                }
+            }
+            let commit = self.build_commit(Some(&head), &old, &changes, meta.clone())?;
+            if let CommitOutcome::Committed = self.store.commit(&commit)? {
+                return Ok(commit.revision);
+            }
+        }
+    }
+
+    /// Names `rev` with tag `name`.
+    pub fn tag(&self, rev: &Revision, name: &str, force: bool) -> Result<(), StoreError> {
+        let ok = !name.is_empty()
+            && name != "HEAD"
+            && !name.starts_with('#')
+            && !name.starts_with("HEAD~")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+            && !(name.len() >= 4 && name.chars().all(|c| c.is_ascii_hexdigit()));
+        if !ok {
+            return Err(StoreError::Invalid(format!(
+                "invalid tag name `{name}`: use letters, digits, `-`, `_`, `.`, `/` (not HEAD and not all hex digits)"
+            )));
+        }
+        self.store.set_tag(name, &rev.id, force)
+    }
+
+    /// Encrypts `plaintext` to the project's recipients and stores it at `param` in
+    /// `layer`, as one changeset on the head.
+    pub fn secret_set(
+        &self,
+        param: &strata_core::path::ParamPath,
+        layer: &str,
+        plaintext: &str,
+        meta: CommitMeta,
+    ) -> Result<ApplyOutcome, StoreError> {
+        let head = self.head()?;
+        let project = self.project(&head)?;
+        let recipients = Recipients::parse(&project.config.encryption.recipients)?;
+        if recipients.is_empty() {
+            return Err(StoreError::Invalid(
+                "strata.yaml lists no `encryption.recipients`: add at least one age recipient (`age1…`) and import it first".into(),
+            ));
+        }
+        let ciphertext = crypto::encrypt(plaintext, &param.to_string(), &recipients)?;
+        let cs = Changeset {
+            base: None,
+            message: None,
+            edits: vec![ParamEdit {
+                param: param.clone(),
+                layer: layer.to_string(),
+                value: Some(serde_json::Value::String(ciphertext)),
+            }],
+        };
+        self.apply(&cs, meta)
+    }
+
+    /// Re-encrypts every secret value of the head to `recipients` (decrypting with
+    /// `identities`) and records the new recipients in `strata.yaml`, in one revision.
+    /// Returns the revision and how many values were re-encrypted.
+    pub fn rotate_keys(
+        &self,
+        identities: &Identities,
+        recipients: &[String],
+        meta: CommitMeta,
+    ) -> Result<(Revision, usize), StoreError> {
+        let new_recipients = Recipients::parse(recipients)?;
+        if new_recipients.is_empty() {
+            return Err(StoreError::Invalid(
+                "name at least one new recipient with --recipient age1…".into(),
+            ));
+        }
+        loop {
+            let head = self.head()?;
+            let source = self.source(&head)?;
+            let mut changes: BTreeMap<String, Option<Arc<[u8]>>> = BTreeMap::new();
+            let mut count = 0;
+            for path in source.manifest().files.keys() {
+                let Some((_, service)) = layer_file(path) else {
+                    continue;
+                };
+                let Some(bytes) = source.read_file(path)? else {
+                    continue;
+                };
+                let doc = parse_file(path, &bytes)?;
+                let mut found: Vec<(Vec<Segment>, String)> = Vec::new();
+                doc.for_each_leaf(&mut Vec::new(), &mut |p, n| {
+                    if let Value::Str(s) = &n.value
+                        && crypto::is_ciphertext(s)
+                    {
+                        found.push((p.to_vec(), s.to_string()));
+                    }
+                });
+                if found.is_empty() {
+                    continue;
+                }
+                let mut edits = Vec::new();
+                for (p, ct) in found {
+                    let param = format!("{service}:{}", segments_to_string(logical_path(&p)));
+                    let plain = crypto::decrypt(&ct, &param, identities).map_err(|e| {
+                        StoreError::Invalid(format!("{path}: cannot decrypt {param}: {e}"))
+                    })?;
+                    let fresh = crypto::encrypt(&plain, &param, &new_recipients)?;
+                    edits.push(Edit::Set {
+                        path: p,
+                        value: serde_json::Value::String(fresh),
+                    });
+                    count += 1;
+                }
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| StoreError::Project(format!("{path} is not UTF-8")))?;
+                let format = Format::from_path(path).unwrap_or(Format::Yaml);
+                let new = edit::apply_edits(text, format, &edits)
+                    .map_err(|e| StoreError::Project(format!("{path}: {e}")))?;
+                changes.insert(
+                    path.clone(),
+                    Some(Arc::from(new.into_bytes().into_boxed_slice())),
+                );
+            }
+            let strata = source
+                .read_file("strata.yaml")?
+                .ok_or_else(|| StoreError::Project("the revision has no strata.yaml".into()))?;
+            let text = std::str::from_utf8(&strata)
+                .map_err(|_| StoreError::Project("strata.yaml is not UTF-8".into()))?;
+            let new = edit::apply_edits(
+                text,
+                Format::Yaml,
+                &[Edit::Set {
+                    path: vec![
+                        Segment::Key("encryption".into()),
+                        Segment::Key("recipients".into()),
+                    ],
+                    value: serde_json::json!(recipients),
+                }],
+            )
+            .map_err(|e| StoreError::Project(format!("strata.yaml: {e}")))?;
+            changes.insert(
+                "strata.yaml".into(),
+                Some(Arc::from(new.into_bytes().into_boxed_slice())),
+            );
+            let commit =
+                self.build_commit(Some(&head), source.manifest(), &changes, meta.clone())?;
+            if let CommitOutcome::Committed = self.store.commit(&commit)? {
+                return Ok((commit.revision, count));
+            }
+        }
+    }
+
+    /// Revisions `(from, to]` of the head chain that share nothing; helper for callers
+    /// listing history.
+    pub fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>, StoreError> {
+        self.store.revisions(from, to)
+    }
+
+    /// Tags pointing at `id`.
+    pub fn tags_of(&self, id: &RevisionId) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .store
+            .tags()?
+            .into_iter()
+            .filter(|(_, t)| t == id)
+            .map(|(n, _)| n)
+            .collect())
+    }
+}
+
+/// The new bytes of every layer file the edits touch, and the file each edit landed in.
+pub(crate) fn plan_edits(
+    source: &StoreSource,
+    edits: &[ParamEdit],
+) -> Result<(BTreeMap<String, Option<Arc<[u8]>>>, Vec<String>), StoreError> {
+    let mut grouped: BTreeMap<String, Vec<Edit>> = BTreeMap::new();
+    let mut landed = Vec::new();
+    for e in edits {
+        let stem = e.file_stem();
+        let existing = Format::EXTENSIONS
+            .iter()
+            .map(|ext| format!("{stem}.{ext}"))
+            .find(|p| source.manifest().files.contains_key(p));
+        let path = existing.unwrap_or_else(|| format!("{stem}.yaml"));
+        let edit = match &e.value {
+            Some(v) => Edit::Set {
+                path: e.param.segments.clone(),
+                value: v.clone(),
+            },
+            None => Edit::Unset {
+                path: e.param.segments.clone(),
+            },
+        };
+        grouped.entry(path.clone()).or_default().push(edit);
+        landed.push(path);
+    }
+    let mut out = BTreeMap::new();
+    for (path, edits) in grouped {
+        let old = source.read_file(&path)?;
+        if old.is_none() && edits.iter().all(|e| matches!(e, Edit::Unset { .. })) {
+            continue;
+        }
+        let text = match &old {
+            Some(b) => std::str::from_utf8(b)
+                .map_err(|_| StoreError::Project(format!("{path} is not UTF-8")))?
+                .to_string(),
+            None => String::new(),
+        };
+        let format = Format::from_path(&path).unwrap_or(Format::Yaml);
+        let new = edit::apply_edits(&text, format, &edits)
+            .map_err(|e| StoreError::Invalid(format!("{path}: {e}")))?;
+        out.insert(path, Some(Arc::from(new.into_bytes().into_boxed_slice())));
+    }
+    Ok((out, landed))
+}
+
+/// Whether layer directory `layer` is an instance of hierarchy level `template`
+/// (`env/{env}` matches `env/prod`).
+pub(crate) fn level_matches(template: &str, layer: &str) -> bool {
+    let t: Vec<&str> = template.split('/').collect();
+    let l: Vec<&str> = layer.split('/').collect();
+    t.len() == l.len()
+        && t.iter().zip(&l).all(|(t, l)| {
+            if t.contains('{') {
+                // A placeholder part: the literal text around placeholders must match.
+                let lit: Vec<&str> = t
+                    .split(['{', '}'])
+                    .enumerate()
+                    .filter(|(i, _)| i % 2 == 0)
+                    .map(|(_, s)| s)
+                    .collect();
+                l.starts_with(lit[0])
+                    && l.ends_with(lit[lit.len() - 1])
+                    && l.len() > lit[0].len() + lit[lit.len() - 1].len()
+            } else {
+                t == l
+            }
+        })
+}
+
+/// The leaves of a JSON value with their full paths.
+fn json_leaves<'a>(
+    v: &'a serde_json::Value,
+    path: &mut Vec<Segment>,
+    out: &mut Vec<(Vec<Segment>, &'a serde_json::Value)>,
+) {
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                path.push(Segment::Key(k.as_str().into()));
+                json_leaves(x, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) if !items.is_empty() => {
+            for (i, x) in items.iter().enumerate() {
+                path.push(Segment::Index(i));
+                json_leaves(x, path, out);
+                path.pop();
+            }
+        }
+        _ => out.push((path.clone(), v)),
+    }
+}
+
+/// Refuses an import whose layer files hold a secret parameter in plaintext, naming the
+/// file and line, or whose layer files do not parse.
+fn check_plaintext(
+    config: &ProjectConfig,
+    files: &BTreeMap<String, Arc<[u8]>>,
+) -> Result<(), StoreError> {
+    let mut patterns: BTreeMap<&str, Vec<Vec<Pat>>> = BTreeMap::new();
+    for (name, def) in &config.services {
+        if let Some(schema) = &def.schema
+            && let Some(bytes) = files.get(schema)
+        {
+            let pats = secret_patterns(&parse_file(schema, bytes)?);
+            if !pats.is_empty() {
+                patterns.insert(name, pats);
+            }
+        }
+    }
+    for (path, bytes) in files {
+        let Some((level, service)) = layer_file(path) else {
+            continue;
+        };
+        let doc = parse_file(path, bytes)?;
+        let Some(pats) = patterns.get(service) else {
+            continue;
+        };
+        let mut bad: Option<(Vec<Segment>, u32, u32)> = None;
+        doc.for_each_leaf(&mut Vec::new(), &mut |p, n| {
+            let plain = !matches!(n.value, Value::Null) && !is_encrypted(&n.value);
+            if bad.is_none() && plain && path_is_secret(pats, logical_path(p)) {
+                bad = Some((p.to_vec(), n.loc.line, n.loc.col));
+            }
+        });
+        if let Some((p, line, col)) = bad {
+            let logical = segments_to_string(logical_path(&p));
+            return Err(StoreError::Project(format!(
+                "{path}:{line}:{col}: {service}:{logical} is a secret (x-strata-secret) but holds plaintext; the store keeps secrets only as ENC[…] ciphertext\nhint: remove the value from the file, import, then run `strata secret set {service}:{logical} --layer {level}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_files_are_recognised() {
+        assert_eq!(
+            layer_file("layers/env/prod/checkout.yaml"),
+            Some(("env/prod", "checkout"))
+        );
+        assert_eq!(layer_file("layers/base/a.toml"), Some(("base", "a")));
+        assert_eq!(layer_file("layers/base/a.txt"), None);
+        assert_eq!(layer_file("schemas/a.yaml"), None);
+    }
+
+    #[test]
+    fn levels_match_their_instances() {
+        assert!(level_matches("base", "base"));
+        assert!(level_matches("env/{env}", "env/prod"));
+        assert!(level_matches(
+            "target/{env}/{provider}/{region}",
+            "target/prod/aws/us-east-1"
+        ));
+        assert!(!level_matches("env/{env}", "env"));
+        assert!(!level_matches("env/{env}", "provider/aws"));
+        assert!(!level_matches("base", "env/prod"));
+    }
+
+    #[test]
+    fn provider_blocks_have_logical_paths() {
+        let p = vec![
+            Segment::Key("$provider".into()),
+            Segment::Key("aws".into()),
+            Segment::Key("db".into()),
+        ];
+        assert_eq!(segments_to_string(logical_path(&p)), "db");
+    }
+
+    #[test]
+    fn shown_values_hide_secrets() {
+        let v = serde_json::json!("hunter2");
+        assert_eq!(shown(Some(&v), true, "-"), "<redacted>");
+        assert_eq!(
+            shown(Some(&serde_json::json!("ENC[x]")), false, "-"),
+            "<redacted>"
+        );
+        assert_eq!(shown(Some(&serde_json::json!(5)), false, "-"), "5");
+        assert_eq!(shown(None, false, "(absent)"), "(absent)");
+    }
+}

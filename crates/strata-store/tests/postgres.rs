@@ -1,0 +1,91 @@
+//! The conformance suite on the PostgreSQL backend.
+//!
+//! Needs a server: `./scripts/test` starts a throwaway one and sets
+//! `STRATA_TEST_POSTGRES_URL`. Without it these tests fail (they never skip).
+
+mod conformance;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use conformance::Fixture;
+
+fn admin_url() -> String {
+    match std::env::var("STRATA_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "STRATA_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test, which installs PostgreSQL (apt-get install postgresql) and starts a throwaway server, or point it at a server you own: STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+        ),
+    }
+}
+
+/// A fresh database on the test server.
+fn fresh() -> Fixture {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let admin = admin_url();
+    let name = format!(
+        "strata_t{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let mut config: postgres::Config = admin.parse().unwrap();
+    config.dbname(&name);
+    let url = {
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        format!("{base}/{name}")
+    };
+    let tamper_url = url.clone();
+    Fixture {
+        location: url,
+        tamper: Box::new(move |hash: &str, f: &dyn Fn(&mut Vec<u8>)| {
+            let mut c = postgres::Client::connect(&tamper_url, postgres::NoTls).unwrap();
+            let mut data: Vec<u8> = c
+                .query_one("SELECT data FROM strata_blobs WHERE hash = $1", &[&hash])
+                .unwrap()
+                .get(0);
+            f(&mut data);
+            c.execute(
+                "UPDATE strata_blobs SET data = $2 WHERE hash = $1",
+                &[&hash, &data],
+            )
+            .unwrap();
+        }),
+        _keep: Box::new(()),
+    }
+}
+
+conformance_tests!(fresh);
+
+#[test]
+fn a_newer_store_is_refused() {
+    let fx = fresh();
+    drop(fx.open());
+    let mut c = postgres::Client::connect(&fx.location, postgres::NoTls).unwrap();
+    c.execute("INSERT INTO strata_schema (version) VALUES (99)", &[])
+        .unwrap();
+    let e = strata_store::open(&fx.location).err().unwrap().to_string();
+    assert!(
+        e.contains("schema version 99") && e.contains("upgrade strata"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bad_url_is_a_clear_error() {
+    let e = strata_store::open("postgres://nobody@127.0.0.1:1/none")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("cannot connect") && e.contains("127.0.0.1:1"),
+        "{e}"
+    );
+}
