@@ -52,8 +52,9 @@ pub enum Edit {
     /// Sets the value at `path`, creating missing parent maps.
     ///
     /// A `Segment::Index(i)` replaces item `i` when `i < len` and appends when `i == len`;
-    /// a missing parent followed by `[0]` is created as a list. Going through a scalar, an
-    /// index past the end, a key on a list or an index on a map are errors.
+    /// a missing parent followed by `[0]` is created as a list. Going through a scalar
+    /// (`null` included), an index past the end, a key on a list or an index on a map are
+    /// errors.
     Set {
         /// Where to set the value; must not be empty.
         path: Vec<Segment>,
@@ -228,7 +229,7 @@ pub fn apply_to_json(doc: &mut serde_json::Value, edits: &[Edit]) -> Result<(), 
 }
 
 /// Applies one edit to a parsed document tree (same semantics as [`apply_to_json`]).
-pub(super) fn apply_to_node(root: &mut Node, edit: &Edit, format: Format) -> Result<(), EditError> {
+fn apply_to_node(root: &mut Node, edit: &Edit, format: Format) -> Result<(), EditError> {
     match edit {
         Edit::Set { path, value } => {
             let mut at = path.clone();
@@ -247,7 +248,7 @@ pub(super) fn apply_to_node(root: &mut Node, edit: &Edit, format: Format) -> Res
 static DOC_PATH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("document"));
 
 /// Reads a document literally (no placeholder parsing).
-pub(super) fn parse_text(text: &str, format: Format) -> Result<Node, ParseError> {
+fn parse_text(text: &str, format: Format) -> Result<Node, ParseError> {
     parse_document(
         &DOC_PATH,
         FileId(0),

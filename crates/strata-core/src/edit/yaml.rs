@@ -150,6 +150,13 @@ fn key_col(line: &str) -> usize {
     }
 }
 
+/// The column of a second dash after an item's `-` (`- - x`).
+fn nested_dash(line: &str, value_at: usize) -> Option<usize> {
+    let rest = line.get(value_at..)?;
+    let d = value_at + rest.len() - rest.trim_start_matches(' ').len();
+    (d > value_at && is_dash_at(line, d)).then_some(d)
+}
+
 /// Index of the `"` closing the double-quoted scalar that starts `s`.
 fn close_double(s: &str) -> Option<usize> {
     let b = s.as_bytes();
@@ -529,11 +536,14 @@ impl Doc {
     /// The slots of the items of the block list under `place`, which has `len` items.
     fn item_slots(&self, place: Slot, len: usize) -> Option<Vec<Slot>> {
         let head = self.lines.get(place.line)?;
-        if !matches!(inline(head, place.value_at), Inline::Empty { .. }) {
-            return None;
-        }
         let mut dash_col = None;
         let mut dashes = Vec::new();
+        if !matches!(inline(head, place.value_at), Inline::Empty { .. }) {
+            // `- - x`: a list in a list starts on the outer item's line.
+            let d = nested_dash(head, place.value_at).filter(|_| place.item)?;
+            dash_col = Some(d);
+            dashes.push(place.line);
+        }
         for j in place.line + 1..=place.end {
             let Some(ind) = self.content_indent(j) else {
                 continue;
@@ -579,21 +589,21 @@ impl Doc {
         let Some(head) = self.lines.get(place.line) else {
             return false;
         };
-        match inline(head, place.value_at) {
-            Inline::Empty { .. } => true,
-            // `- key: value`: a map whose first key shares the item's line.
-            Inline::Scalar { start, .. } => {
-                place.item
-                    && node
-                        .value
-                        .as_map()
-                        .and_then(|m| m.first())
-                        .is_some_and(|(_, first)| {
-                            line_index(first.loc) == Some(place.line) && key_col(head) == start
-                        })
-            }
-            Inline::Other => false,
+        if let Inline::Empty { .. } = inline(head, place.value_at) {
+            return true;
         }
+        if place.item && matches!(node.value, Value::List(_)) {
+            return nested_dash(head, place.value_at).is_some();
+        }
+        // `- key: value`: a map whose first key shares the item's line (the key itself is
+        // checked when its entry is looked up).
+        place.item
+            && key_col(head) > place.col
+            && node
+                .value
+                .as_map()
+                .and_then(|m| m.first())
+                .is_some_and(|(_, first)| line_index(first.loc) == Some(place.line))
     }
 
     /// The slot of the value at `path` (not empty) and its node, checking that every
@@ -791,7 +801,8 @@ impl Session {
             None if slot.item => {
                 emit::item_lines(new, slot.col, self.style, &mut out);
                 if let Some(first) = out.first_mut() {
-                    first.push_str(suffix);
+                    // Keep what precedes the dash (an outer `- ` in `- - x`).
+                    *first = format!("{}{}{suffix}", &line[..slot.col], first.get(slot.col..)?);
                 }
             }
             None => {
@@ -905,7 +916,19 @@ impl Session {
             return self.replace(list_path, &Value::List(Vec::new()));
         }
         let (place, _) = self.doc.slot_of(&self.root, list_path)?;
-        let slot = *self.doc.item_slots(place, items.len())?.get(i)?;
+        let slots = self.doc.item_slots(place, items.len())?;
+        let slot = *slots.get(i)?;
+        let head = self.doc.lines.get(slot.line)?;
+        if indent(head) != slot.col {
+            // `- - x` with more items below: the next item moves up onto the outer dash.
+            let next = slots.get(i + 1)?;
+            let merged = format!(
+                "{}{}",
+                head.get(..slot.col)?,
+                self.doc.lines.get(next.line)?.get(slot.col..)?
+            );
+            self.doc.lines[next.line] = merged;
+        }
         self.splice(slot.line, slot.end + 1, Vec::new())
     }
 }
@@ -1145,6 +1168,32 @@ feature: on
         assert_eq!(
             edit(doc, &[set("users[2]", json!({"name": "cy"}))]),
             format!("{doc}  - name: cy\n")
+        );
+    }
+
+    #[test]
+    fn lists_in_lists() {
+        let doc = "m:\n  - - a  # first\n    - b\n  - - c\n";
+        assert_eq!(
+            edit(doc, &[set("m[0][1]", json!("B"))]),
+            "m:\n  - - a  # first\n    - B\n  - - c\n"
+        );
+        assert_eq!(
+            edit(doc, &[set("m[0][2]", json!({"k": 1}))]),
+            "m:\n  - - a  # first\n    - b\n    - k: 1\n  - - c\n"
+        );
+        assert_eq!(edit(doc, &[unset("m[0][0]")]), "m:\n  - - b\n  - - c\n");
+        assert_eq!(
+            edit(doc, &[unset("m[1][0]")]),
+            "m:\n  - - a  # first\n    - b\n  - []\n"
+        );
+        assert_eq!(
+            edit(doc, &[set("m[0][0]", json!([1]))]),
+            "m:\n  - - - 1  # first\n    - b\n  - - c\n"
+        );
+        assert_eq!(
+            edit(doc, &[set("m[1]", json!({"k": [1]}))]),
+            "m:\n  - - a  # first\n    - b\n  - k:\n      - 1\n"
         );
     }
 
