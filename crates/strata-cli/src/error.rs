@@ -67,6 +67,10 @@ pub fn display_path(root: &Path, rel: &str) -> String {
 
 /// An unreadable file, with its path as seen from the current directory.
 fn unreadable(e: &SourceError, root: &Path) -> CliError {
+    // A stored revision's file that fails its hash check is damaged data (exit 1).
+    if e.message.starts_with("store corruption") {
+        return CliError::Invalid(format!("{}: {}", e.path, e.message));
+    }
     CliError::Io(format!(
         "cannot read {}: {}",
         display_path(root, &e.path),

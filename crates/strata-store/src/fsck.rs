@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use crate::backend::{FsckProblem, Store};
-use crate::model::{Hash, Manifest};
+use crate::model::{Hash, Manifest, TreeEntry};
 use crate::sqlite::verify_row;
 
 /// Checks `store`; an empty list means it is sound.
@@ -34,6 +34,7 @@ pub fn fsck(store: &dyn Store) -> Result<Vec<FsckProblem>, crate::StoreError> {
     let rows = store.scan_revisions()?;
     let mut previous: Option<String> = None;
     let mut checked_manifests: HashSet<Hash> = HashSet::new();
+    let mut checked_trees: HashSet<Hash> = HashSet::new();
     for (i, row) in rows.iter().enumerate() {
         let name = format!(
             "revision #{} {}",
@@ -66,30 +67,15 @@ pub fn fsck(store: &dyn Store) -> Result<Vec<FsckProblem>, crate::StoreError> {
         if !checked_manifests.insert(rev.manifest) {
             continue;
         }
-        let bytes = match sound.contains(&rev.manifest) {
-            true => store.blob(&rev.manifest).ok(),
-            false => None,
-        };
-        let Some(bytes) = bytes else {
-            problem(name, "its manifest is missing or damaged");
-            continue;
-        };
-        match Manifest::decode(&bytes, "manifest") {
-            Err(_) => problem(name, "its manifest does not decode"),
-            Ok(m) => {
-                for (path, h) in &m.files {
-                    if !sound.contains(h) {
-                        problem(
-                            name.clone(),
-                            &format!(
-                                "file {path}: blob {} is missing or damaged",
-                                &h.to_hex()[..12]
-                            ),
-                        );
-                    }
-                }
-            }
-        }
+        check_tree(
+            store,
+            &sound,
+            &rev.manifest,
+            "",
+            0,
+            &mut checked_trees,
+            &mut |what| problem(name.clone(), &what),
+        );
     }
 
     let refs = store.scan_refs()?;
@@ -111,4 +97,63 @@ pub fn fsck(store: &dyn Store) -> Result<Vec<FsckProblem>, crate::StoreError> {
         }
     }
     Ok(problems)
+}
+
+/// Checks one directory blob and everything under it (each directory once per run).
+fn check_tree(
+    store: &dyn Store,
+    sound: &HashSet<Hash>,
+    hash: &Hash,
+    prefix: &str,
+    depth: usize,
+    checked: &mut HashSet<Hash>,
+    report: &mut dyn FnMut(String),
+) {
+    if !checked.insert(*hash) {
+        return;
+    }
+    let dir = if prefix.is_empty() {
+        "/".to_string()
+    } else {
+        prefix.to_string()
+    };
+    let bytes = match sound.contains(hash) {
+        true => store.blob(hash).ok(),
+        false => None,
+    };
+    let Some(bytes) = bytes else {
+        report(format!(
+            "manifest directory {dir} (blob {}) is missing or damaged",
+            &hash.to_hex()[..12]
+        ));
+        return;
+    };
+    let entries = match Manifest::decode_tree(&bytes, "manifest") {
+        Ok(e) if depth <= 64 => e,
+        _ => {
+            report(format!("manifest directory {dir} does not decode"));
+            return;
+        }
+    };
+    for entry in entries {
+        match entry {
+            TreeEntry::File(name, h) => {
+                if !sound.contains(&h) {
+                    report(format!(
+                        "file {prefix}{name}: blob {} is missing or damaged",
+                        &h.to_hex()[..12]
+                    ));
+                }
+            }
+            TreeEntry::Dir(name, h) => check_tree(
+                store,
+                sound,
+                &h,
+                &format!("{prefix}{name}/"),
+                depth + 1,
+                checked,
+                report,
+            ),
+        }
+    }
 }

@@ -51,6 +51,16 @@ pub fn revision_json(r: &Revision) -> serde_json::Value {
     })
 }
 
+/// A resolution error that is really damaged store data becomes fatal: history answers
+/// must never be computed from, or hide, corruption.
+fn fatal_if_corrupt(message: String) -> Result<String, StoreError> {
+    if message.contains("store corruption") {
+        Err(StoreError::Project(message))
+    } else {
+        Ok(message)
+    }
+}
+
 /// What changed in one revision.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Shown {
@@ -176,14 +186,12 @@ fn value_at(
 ) -> Result<Result<Option<serde_json::Value>, String>, StoreError> {
     let project = match Project::load(Arc::new(repo.source(rev)?)) {
         Ok(p) => p,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return fatal_if_corrupt(e.to_string()).map(Err),
     };
-    Ok(
-        match project.resolve(&param.service, target, ResolveOptions::default()) {
-            Ok(eff) => Ok(eff.get(&param.segments).map(|n| n.value.to_json())),
-            Err(e) => Err(e.to_string()),
-        },
-    )
+    match project.resolve(&param.service, target, ResolveOptions::default()) {
+        Ok(eff) => Ok(Ok(eff.get(&param.segments).map(|n| n.value.to_json()))),
+        Err(e) => fatal_if_corrupt(e.to_string()).map(Err),
+    }
 }
 
 /// Revisions (oldest first) where the effective value of `param` for `target` changed,
@@ -208,7 +216,7 @@ fn effective_history(
         )));
     }
     let source = repo.source(head)?;
-    let secrets = Secrets::load(&head_project.config, &source)?;
+    let secrets = Secrets::load_for(&head_project.config, &source, |s| s == param.service)?;
     let secret = secrets.is_secret(&param.service, &param.segments);
 
     // Candidates: this service's parameters, services it refers to, non-layer files.
@@ -327,6 +335,7 @@ pub fn diff(
             let (ea, eb) = match (side(&a), side(&b)) {
                 (Ok(x), Ok(y)) => (x, y),
                 (Err(e), _) | (_, Err(e)) => {
+                    let e = fatal_if_corrupt(e)?;
                     out.push(ServiceDiff {
                         target: t.clone(),
                         service: s.clone(),

@@ -153,7 +153,14 @@ fn copy_rows(
     sql: &str,
     rows: &mut dyn Iterator<Item = [&str; 3]>,
 ) -> Result<(), postgres::Error> {
-    let mut buf = Vec::new();
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let mut w = tx.copy_in(sql)?;
+    // Rows go out in 1 MiB pieces, so a million-row import never holds them all.
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut failed = false;
     for row in rows {
         for (i, field) in row.iter().enumerate() {
             if i > 0 {
@@ -162,13 +169,18 @@ fn copy_rows(
             copy_field(&mut buf, field);
         }
         buf.push(b'\n');
+        if buf.len() >= 1 << 20 {
+            // A write error is reported by `finish`, which carries the server's reason.
+            failed |= w.write_all(&buf).is_err();
+            buf.clear();
+            if failed {
+                break;
+            }
+        }
     }
-    if buf.is_empty() {
-        return Ok(());
+    if !failed {
+        let _ = w.write_all(&buf);
     }
-    let mut w = tx.copy_in(sql)?;
-    // A write error here is reported by `finish`, which carries the server's reason.
-    let _ = w.write_all(&buf);
     w.finish().map(|_| ())
 }
 

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use rayon::prelude::*;
+
 use strata_core::compare::{self, paths_overlap};
 use strata_core::edit::{self, Edit};
 use strata_core::parse::{Format, ParseOptions, parse_document};
@@ -23,6 +25,12 @@ use crate::model::{
     Revision, RevisionId,
 };
 use crate::source::{BlobCache, StoreSource, read_blob};
+
+/// New file contents by path (`None` deletes the file).
+pub(crate) type FileChanges = BTreeMap<String, Option<Arc<[u8]>>>;
+
+/// A changed layer file: path, service, old blob, new bytes.
+type LayerChange<'a> = (&'a str, &'a str, Option<Hash>, Option<&'a Arc<[u8]>>);
 
 /// What an import did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,16 +128,31 @@ pub(crate) struct Secrets {
 }
 
 impl Secrets {
+    /// The secret patterns of every service.
     pub(crate) fn load(
         config: &ProjectConfig,
         source: &StoreSource,
     ) -> Result<Secrets, StoreError> {
+        Self::load_for(config, source, |_| true)
+    }
+
+    /// The secret patterns of the services `wanted` selects (schemas are parsed, so a
+    /// changeset reads only the schemas of the services it edits).
+    pub(crate) fn load_for(
+        config: &ProjectConfig,
+        source: &StoreSource,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<Secrets, StoreError> {
         let mut by_service = BTreeMap::new();
-        for (name, def) in &config.services {
+        for (name, def) in config.services.iter().filter(|(n, _)| wanted(n)) {
             let Some(schema) = &def.schema else { continue };
             let Some(bytes) = source.read_file(schema)? else {
                 continue;
             };
+            // Most schemas have no secret: skip parsing them.
+            if !String::from_utf8_lossy(&bytes).contains("x-strata-secret") {
+                continue;
+            }
             let root = parse_file(schema, &bytes)?;
             let pats = secret_patterns(&root);
             if !pats.is_empty() {
@@ -210,8 +233,11 @@ impl Repository {
 
     /// A revision's manifest, verified.
     pub fn manifest(&self, rev: &Revision) -> Result<Manifest, StoreError> {
-        let bytes = read_blob(&*self.store, &self.cache, &rev.manifest)?;
-        Manifest::decode(&bytes, &format!("manifest of revision {}", rev.id.short()))
+        Manifest::decode(
+            &rev.manifest,
+            &format!("manifest of revision {}", rev.id.short()),
+            &mut |h| read_blob(&*self.store, &self.cache, h),
+        )
     }
 
     /// The files of `rev` as a project source for the core.
@@ -270,9 +296,9 @@ impl Repository {
         for (p, b) in &files {
             manifest.files.insert(p.clone(), Hash::of(b));
         }
-        let encoded = manifest.encode();
+        let (_, trees) = manifest.encode();
         let mut given: Vec<(Hash, &[u8])> = files.values().map(|b| (Hash::of(b), &b[..])).collect();
-        given.push((Hash::of(&encoded), &encoded));
+        given.extend(trees.iter().map(|(h, b)| (*h, &b[..])));
         self.store.repair_blobs(&given)?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
         loop {
@@ -321,8 +347,8 @@ impl Repository {
         let mut manifest = old.clone();
         let mut blobs: Vec<(Hash, Vec<u8>)> = Vec::new();
         let mut files = Vec::new();
-        let mut params = Vec::new();
         let mut seen = BTreeSet::new();
+        let mut layers: Vec<LayerChange<'_>> = Vec::new();
         for (path, new) in changes {
             let old_hash = old.files.get(path).copied();
             let new_hash = new.as_ref().map(|b| Hash::of(b));
@@ -350,6 +376,13 @@ impl Repository {
                 }
             }
             if let Some((_, service)) = layer_file(path) {
+                layers.push((path, service, old_hash, new.as_ref()));
+            }
+        }
+        // The parameter index: parse both sides of every changed layer file, in parallel.
+        let per_file: Vec<Result<Vec<ParamChange>, StoreError>> = layers
+            .par_iter()
+            .map(|&(path, service, old_hash, new)| {
                 // A damaged old file (being replaced in a recovery) counts as absent.
                 let before = match old_hash.map(|h| read_blob(&*self.store, &self.cache, &h)) {
                     Some(Ok(bytes)) => Some(parse_file(path, &bytes)?),
@@ -360,17 +393,25 @@ impl Repository {
                     Some(b) => Some(parse_file(path, b)?),
                     None => None,
                 };
-                for c in compare::diff(before.as_ref(), after.as_ref()) {
-                    params.push(ParamChange {
+                Ok(compare::diff(before.as_ref(), after.as_ref())
+                    .into_iter()
+                    .map(|c| ParamChange {
                         param: format!("{service}:{}", c.path),
-                        file: path.clone(),
-                    });
-                }
+                        file: path.to_string(),
+                    })
+                    .collect())
+            })
+            .collect();
+        let mut params = Vec::new();
+        for p in per_file {
+            params.extend(p?);
+        }
+        let (manifest_hash, trees) = manifest.encode();
+        for (h, b) in trees {
+            if seen.insert(h) {
+                blobs.push((h, b));
             }
         }
-        let encoded = manifest.encode();
-        let manifest_hash = Hash::of(&encoded);
-        blobs.push((manifest_hash, encoded));
         let wanted: Vec<Hash> = blobs.iter().map(|(h, _)| *h).collect();
         let missing: BTreeSet<Hash> = self.store.missing_blobs(&wanted)?.into_iter().collect();
         blobs.retain(|(h, _)| missing.contains(h));
@@ -402,7 +443,8 @@ impl Repository {
             let source = self.source(&current)?;
             let project = Project::load(Arc::new(source.with_overlay(BTreeMap::new())))
                 .map_err(|e| StoreError::Project(e.to_string()))?;
-            let secrets = Secrets::load(&project.config, &source)?;
+            let edited = |svc: &str| cs.edits.iter().any(|e| e.param.service == svc);
+            let secrets = Secrets::load_for(&project.config, &source, edited)?;
             self.check_edits(&project.config, &secrets, &cs.edits)?;
             let (changes, _) = plan_edits(&source, &cs.edits)?;
             let changes: BTreeMap<String, Option<Arc<[u8]>>> = changes
@@ -412,7 +454,19 @@ impl Repository {
                 })
                 .collect();
             if changes.is_empty() {
-                return Ok(ApplyOutcome::Unchanged(current));
+                // Nothing to change against `current`; if the head moved past it, the
+                // edits must still be checked against (and planned on) the head, or an
+                // edit made against an old base would be silently lost.
+                let head = self.head()?;
+                if head.id == current.id {
+                    return Ok(ApplyOutcome::Unchanged(current));
+                }
+                let conflicts = self.conflicts(&current, &head, &cs.edits)?;
+                if !conflicts.is_empty() {
+                    return Err(StoreError::Conflict(conflicts));
+                }
+                current = head;
+                continue;
             }
             let commit =
                 self.build_commit(Some(&current), source.manifest(), &changes, meta.clone())?;
@@ -501,7 +555,8 @@ impl Repository {
         let head_source = self.source(head)?;
         let head_project = Project::load(Arc::new(head_source.with_overlay(BTreeMap::new())))
             .map_err(|e| StoreError::Project(e.to_string()))?;
-        let secrets = Secrets::load(&head_project.config, &head_source)?;
+        let edited = |svc: &str| edits.iter().any(|e| e.param.service == svc);
+        let secrets = Secrets::load_for(&head_project.config, &head_source, edited)?;
         let mut out: Vec<Conflict> = Vec::new();
         for e in edits {
             let mine = segments_to_string(&e.param.segments);
@@ -552,7 +607,12 @@ impl Repository {
         let want = self.manifest(target)?;
         loop {
             let head = self.head()?;
-            let old = self.manifest(&head)?;
+            // A damaged head manifest is replaced whole: recovering from it is the point.
+            let old = match self.manifest(&head) {
+                Ok(m) => m,
+                Err(StoreError::Corrupt { .. }) => Manifest::default(),
+                Err(e) => return Err(e),
+            };
             let mut changes = BTreeMap::new();
             for (p, h) in &want.files {
                 if old.files.get(p) != Some(h) {
@@ -573,15 +633,12 @@ impl Repository {
 
     /// Names `rev` with tag `name`.
     pub fn tag(&self, rev: &Revision, name: &str, force: bool) -> Result<(), StoreError> {
-        let ok = !name.is_empty()
-            && name != "HEAD"
-            && !name.starts_with('#')
-            && !name.starts_with("HEAD~")
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-            && !(name.len() >= 4 && name.chars().all(|c| c.is_ascii_hexdigit()));
-        if !ok {
+        let reserved = name == "HEAD" || name.starts_with("HEAD~");
+        let looks_like_id = name.len() >= 4 && name.chars().all(|c| c.is_ascii_hexdigit());
+        let allowed = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+        if name.is_empty() || reserved || looks_like_id || !allowed {
             return Err(StoreError::Invalid(format!(
                 "invalid tag name `{name}`: use letters, digits, `-`, `_`, `.`, `/` (not HEAD and not all hex digits)"
             )));
@@ -732,7 +789,7 @@ impl Repository {
 pub(crate) fn plan_edits(
     source: &StoreSource,
     edits: &[ParamEdit],
-) -> Result<(BTreeMap<String, Option<Arc<[u8]>>>, Vec<String>), StoreError> {
+) -> Result<(FileChanges, Vec<String>), StoreError> {
     let mut grouped: BTreeMap<String, Vec<Edit>> = BTreeMap::new();
     let mut landed = Vec::new();
     for e in edits {
@@ -844,10 +901,11 @@ fn check_plaintext(
         let Some((level, service)) = layer_file(path) else {
             continue;
         };
-        let doc = parse_file(path, bytes)?;
+        // Other layer files are parsed (and refused when broken) by the commit itself.
         let Some(pats) = patterns.get(service) else {
             continue;
         };
+        let doc = parse_file(path, bytes)?;
         let mut bad: Option<(Vec<Segment>, u32, u32)> = None;
         doc.for_each_leaf(&mut Vec::new(), &mut |p, n| {
             let plain = !matches!(n.value, Value::Null) && !is_encrypted(&n.value);

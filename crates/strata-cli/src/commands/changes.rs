@@ -175,7 +175,7 @@ fn commit(
     opts: EditOpts,
     default_message: String,
 ) -> Result<(), CliError> {
-    let repo = opts.store.open(root)?;
+    let repo = opts.store.open_existing(root)?;
     let cs = Changeset {
         base: opts.base.clone(),
         message: None,
@@ -208,7 +208,7 @@ pub fn report(outcome: ApplyOutcome) -> Result<(), CliError> {
 
 /// Runs `strata revert-to`.
 pub fn revert_to(root: &Path, args: RevertArgs) -> Result<(), CliError> {
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let target = repo.resolve_rev(&args.rev).map_err(CliError::from_store)?;
     let message = args
         .message
@@ -226,7 +226,7 @@ pub fn revert_to(root: &Path, args: RevertArgs) -> Result<(), CliError> {
 
 /// Runs `strata tag`.
 pub fn tag(root: &Path, args: TagArgs) -> Result<(), CliError> {
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let rev = repo.resolve_rev(&args.rev).map_err(CliError::from_store)?;
     repo.tag(&rev, &args.name, args.force)
         .map_err(CliError::from_store)?;

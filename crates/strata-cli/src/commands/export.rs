@@ -32,7 +32,7 @@ pub struct ExportArgs {
 
 /// Runs `strata export`.
 pub fn run(root: &Path, args: ExportArgs) -> Result<(), CliError> {
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let rev = repo.resolve_rev(&args.rev).map_err(CliError::from_store)?;
     let files = repo.files(&rev).map_err(CliError::from_store)?;
     let out = &args.out;

@@ -21,7 +21,7 @@ pub struct FsckArgs {
 
 /// Runs `strata fsck`: exit 0 when sound, 1 when damage was found.
 pub fn run(root: &Path, args: FsckArgs) -> Result<(), CliError> {
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let problems = strata_store::fsck::fsck(repo.store()).map_err(CliError::from_store)?;
     if args.json {
         emit(&format!(

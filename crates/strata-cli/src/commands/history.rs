@@ -134,7 +134,7 @@ fn line(r: &Revision, tags: &[String]) -> String {
 /// Runs `strata log`.
 pub fn log(root: &Path, args: LogArgs) -> Result<(), CliError> {
     let param = args.param.as_deref().map(param_arg).transpose()?;
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let entries = history::log(&repo, param.as_ref(), args.target.as_deref(), args.limit)
         .map_err(CliError::from_store)?;
     if args.json {
@@ -157,7 +157,7 @@ pub fn log(root: &Path, args: LogArgs) -> Result<(), CliError> {
 
 /// Runs `strata show`.
 pub fn show(root: &Path, args: ShowArgs) -> Result<(), CliError> {
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let rev = repo.resolve_rev(&args.rev).map_err(CliError::from_store)?;
     let shown = history::show(&repo, &rev).map_err(CliError::from_store)?;
     if args.json {
@@ -203,7 +203,7 @@ pub fn show(root: &Path, args: ShowArgs) -> Result<(), CliError> {
 
 /// Runs `strata diff`.
 pub fn diff(root: &Path, args: DiffArgs) -> Result<(), CliError> {
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let a = repo.resolve_rev(&args.rev1).map_err(CliError::from_store)?;
     let b = repo.resolve_rev(&args.rev2).map_err(CliError::from_store)?;
     let diffs = history::diff(
@@ -270,7 +270,7 @@ pub fn diff(root: &Path, args: DiffArgs) -> Result<(), CliError> {
 /// Runs `strata blame`.
 pub fn blame(root: &Path, args: BlameArgs) -> Result<(), CliError> {
     let param = param_arg(&args.param)?;
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let b = history::blame(&repo, &param, &args.target).map_err(CliError::from_store)?;
     if args.json {
         return json_out(&serde_json::to_value(&b).unwrap_or_default());

@@ -41,6 +41,7 @@ pub fn run(root: &Path, args: ImportArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::from_store(e.into()))?;
             let mut meta = args.store.meta(snap.message.clone());
             meta.author = snap.author.clone();
+            meta.timestamp_ms = snap.time_unix.saturating_mul(1000);
             meta.source = Some(snap.commit.clone());
             (snap.files, meta)
         }

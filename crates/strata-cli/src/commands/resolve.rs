@@ -86,7 +86,7 @@ pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
     let project = match &args.rev {
         None => load_project(root)?,
         Some(spec) => {
-            let repo = args.store.open(root)?;
+            let repo = args.store.open_existing(root)?;
             let rev = repo.resolve_rev(spec).map_err(CliError::from_store)?;
             repo.project(&rev).map_err(CliError::from_store)?
         }

@@ -112,7 +112,7 @@ pub fn identities(flag: Option<&Path>) -> Result<Identities, CliError> {
 pub fn secret(root: &Path, cmd: SecretCommand) -> Result<(), CliError> {
     let SecretCommand::Set(args) = cmd;
     let param = parse_param(&args.param).map_err(CliError::from_store)?;
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let layer = match (&args.layer, &args.target) {
         (Some(l), _) => l.clone(),
         (None, Some(t)) => {
@@ -164,7 +164,7 @@ pub fn secret(root: &Path, cmd: SecretCommand) -> Result<(), CliError> {
 pub fn keys(root: &Path, cmd: KeysCommand) -> Result<(), CliError> {
     let KeysCommand::Rotate(args) = cmd;
     let ids = identities(args.identity.as_deref())?;
-    let repo = args.store.open(root)?;
+    let repo = args.store.open_existing(root)?;
     let message = args
         .message
         .clone()

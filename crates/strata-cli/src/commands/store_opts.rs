@@ -22,13 +22,31 @@ pub struct StoreOpts {
 }
 
 impl StoreOpts {
-    /// Opens the store of the project at `root`.
+    /// Opens (creating when missing) the store of the project at `root`.
     pub fn open(&self, root: &Path) -> Result<Repository, CliError> {
-        let location = match &self.store {
+        strata_store::open(&self.location(root)).map_err(CliError::from_store)
+    }
+
+    /// Opens a store that must already exist (every command but `import`): a mistyped
+    /// `--store` path must not create an empty store and report on it.
+    pub fn open_existing(&self, root: &Path) -> Result<Repository, CliError> {
+        let location = self.location(root);
+        let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
+        let path = Path::new(location.strip_prefix("sqlite:").unwrap_or(&location));
+        if !is_url && !path.exists() {
+            return Err(CliError::Usage(format!(
+                "no store at {}: run `strata import` first (or pass --store PATH|URL)",
+                path.display()
+            )));
+        }
+        strata_store::open(&location).map_err(CliError::from_store)
+    }
+
+    fn location(&self, root: &Path) -> String {
+        match &self.store {
             Some(s) => s.clone(),
             None => root.join(".strata").join("store.db").display().to_string(),
-        };
-        strata_store::open(&location).map_err(CliError::from_store)
+        }
     }
 
     /// Metadata for a new revision made now.

@@ -1,0 +1,181 @@
+//! Store benchmarks, on SQLite and (when `STRATA_BENCH_POSTGRES_URL` names a server
+//! whose user may create databases) PostgreSQL:
+//!
+//! - `import_10k/<backend>`: importing the generated 100 × 100 project into an empty store.
+//! - `commit_10_params/<backend>`: a 10-parameter changeset on the head of that project.
+//! - `log_param_10k_revisions/<backend>`: `log --param` of a parameter changed in every
+//!   one of 10,000 revisions (the store is built once, which takes a while).
+//!
+//! The 1,000,000-parameter import is timed end to end with the CLI (see BENCHMARKS.md).
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use strata_core::path::ParamPath;
+use strata_store::Repository;
+use strata_store::changeset::{Changeset, ParamEdit};
+use strata_store::history;
+use strata_store::model::CommitMeta;
+
+fn project_10k() -> BTreeMap<String, Vec<u8>> {
+    let opts = strata_gen::GenOptions {
+        services: 100,
+        params: 100,
+        ..strata_gen::GenOptions::default()
+    };
+    strata_gen::generate_to_vec(&opts)
+        .expect("valid options")
+        .into_iter()
+        .map(|f| (f.path, f.contents))
+        .collect()
+}
+
+fn meta(m: &str) -> CommitMeta {
+    CommitMeta {
+        author: "bench".into(),
+        message: m.into(),
+        timestamp_ms: 0,
+        ..CommitMeta::default()
+    }
+}
+
+/// Fresh empty stores of each configured backend: (name, location, keep-alive).
+fn backends() -> Vec<(
+    &'static str,
+    Box<dyn Fn() -> (String, Box<dyn std::any::Any>)>,
+)> {
+    let mut out: Vec<(
+        &'static str,
+        Box<dyn Fn() -> (String, Box<dyn std::any::Any>)>,
+    )> = vec![(
+        "sqlite",
+        Box::new(|| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let loc = dir.path().join("store.db").display().to_string();
+            (loc, Box::new(dir) as Box<dyn std::any::Any>)
+        }),
+    )];
+    if let Ok(admin) = std::env::var("STRATA_BENCH_POSTGRES_URL") {
+        out.push((
+            "postgres",
+            Box::new(move || {
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let name = format!(
+                    "strata_bench_{}_{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::SeqCst)
+                );
+                let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("connect");
+                c.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create database");
+                let (base, _) = admin.rsplit_once('/').expect("URL with a database");
+                (
+                    format!("{base}/{name}"),
+                    Box::new(()) as Box<dyn std::any::Any>,
+                )
+            }),
+        ));
+    }
+    out
+}
+
+fn edits(round: usize) -> Changeset {
+    Changeset {
+        base: None,
+        message: None,
+        edits: (0..10)
+            .map(|i| ParamEdit {
+                param: ParamPath::parse(&format!("svc-{:04}:bench.p{i}", i * 7)).expect("path"),
+                layer: "base".into(),
+                value: Some(serde_json::json!(round)),
+            })
+            .collect(),
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let files = project_10k();
+    let service = files
+        .keys()
+        .find_map(|p| {
+            p.strip_prefix("layers/base/")?
+                .strip_suffix(".yaml")
+                .map(str::to_string)
+        })
+        .expect("a base layer");
+    assert!(
+        service.starts_with("svc-"),
+        "generated services are named svc-NNN: {service}"
+    );
+
+    for (name, fresh) in backends() {
+        let mut g = c.benchmark_group("import_10k");
+        g.sample_size(20);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let (loc, keep) = fresh();
+                    (strata_store::open(&loc).expect("open"), keep)
+                },
+                |(repo, _keep)| {
+                    black_box(repo.import(files.clone(), meta("import")).expect("import"))
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.finish();
+
+        let (loc, _keep) = fresh();
+        let repo = strata_store::open(&loc).expect("open");
+        repo.import(files.clone(), meta("import")).expect("import");
+        let mut round = 0;
+        let mut g = c.benchmark_group("commit_10_params");
+        g.sample_size(50);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                round += 1;
+                black_box(repo.apply(&edits(round), meta("ten")).expect("commit"))
+            })
+        });
+        g.finish();
+
+        // Built only when this benchmark is selected: 10,000 commits take a while.
+        let built: std::cell::OnceCell<(Repository, Box<dyn std::any::Any>)> =
+            std::cell::OnceCell::new();
+        let param = ParamPath::parse(&format!("{service}:bench.counter")).expect("path");
+        let mut g = c.benchmark_group("log_param_10k_revisions");
+        g.sample_size(20);
+        g.bench_function(name, |b| {
+            let (repo, _) = built.get_or_init(|| {
+                let (loc, keep) = fresh();
+                let repo: Repository = strata_store::open(&loc).expect("open");
+                repo.import(files.clone(), meta("import")).expect("import");
+                let head = repo.head().expect("head").seq;
+                for i in head..10_000 {
+                    let cs = Changeset {
+                        base: None,
+                        message: None,
+                        edits: vec![ParamEdit {
+                            param: param.clone(),
+                            layer: "base".into(),
+                            value: Some(serde_json::json!(i)),
+                        }],
+                    };
+                    repo.apply(&cs, meta("tick")).expect("commit");
+                }
+                (repo, keep)
+            });
+            b.iter(|| {
+                let log = history::log(repo, Some(&param), None, None).expect("log");
+                assert_eq!(log.len(), 9_999);
+                black_box(log)
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(store, benches);
+criterion_main!(store);
