@@ -41,15 +41,12 @@ fn meta(m: &str) -> CommitMeta {
     }
 }
 
+/// Makes a fresh empty store: its location and what keeps it alive.
+type FreshStore = dyn Fn() -> (String, Box<dyn std::any::Any>);
+
 /// Fresh empty stores of each configured backend: (name, location, keep-alive).
-fn backends() -> Vec<(
-    &'static str,
-    Box<dyn Fn() -> (String, Box<dyn std::any::Any>)>,
-)> {
-    let mut out: Vec<(
-        &'static str,
-        Box<dyn Fn() -> (String, Box<dyn std::any::Any>)>,
-    )> = vec![(
+fn backends() -> Vec<(&'static str, Box<FreshStore>)> {
+    let mut out: Vec<(&'static str, Box<FreshStore>)> = vec![(
         "sqlite",
         Box::new(|| {
             let dir = tempfile::tempdir().expect("tempdir");

@@ -67,6 +67,14 @@ pub trait Store: Send + Sync {
     /// A blob's bytes, verified against `hash`.
     fn blob(&self, hash: &Hash) -> Result<Vec<u8>, StoreError>;
 
+    /// Several blobs at once (one round trip where the backend allows), each verified
+    /// against its hash, in the order asked.
+    fn blobs(&self, hashes: &[Hash]) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Revisions that changed `param` or a parameter under it (see
+    /// [`Store::param_history`]), newest first, at most `limit`, verified.
+    fn param_log(&self, param: &str, limit: usize) -> Result<Vec<Revision>, StoreError>;
+
     /// Which of `hashes` the store does not hold yet.
     fn missing_blobs(&self, hashes: &[Hash]) -> Result<Vec<Hash>, StoreError>;
 
@@ -137,4 +145,17 @@ pub(crate) fn dir_end(dir: &str) -> String {
     let mut s = dir.trim_end_matches('/').to_string();
     s.push('0');
     s
+}
+
+/// Checks fetched blob bytes against their hash.
+pub(crate) fn verified(hash: &Hash, data: Option<Vec<u8>>) -> Result<Vec<u8>, StoreError> {
+    let data = data.ok_or_else(|| StoreError::Corrupt {
+        what: format!("blob {} (missing)", &hash.to_hex()[..12]),
+    })?;
+    if Hash::of(&data) != *hash {
+        return Err(StoreError::Corrupt {
+            what: format!("blob {}", &hash.to_hex()[..12]),
+        });
+    }
+    Ok(data)
 }

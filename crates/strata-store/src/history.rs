@@ -150,16 +150,12 @@ pub fn log(
                 .map(|r| (r, None))
                 .collect()
         }
-        (Some(p), None) => {
-            let mut seqs = repo.store().param_history(&p.to_string())?;
-            seqs.reverse();
-            seqs.truncate(limit);
-            repo.store()
-                .revisions_by_seq(&seqs)?
-                .into_iter()
-                .map(|r| (r, None))
-                .collect()
-        }
+        (Some(p), None) => repo
+            .store()
+            .param_log(&p.to_string(), limit)?
+            .into_iter()
+            .map(|r| (r, None))
+            .collect(),
         (Some(p), Some(t)) => {
             let mut changes = effective_history(repo, &head, p, t)?;
             changes.reverse();
@@ -221,7 +217,7 @@ fn effective_history(
 
     // Candidates: this service's parameters, services it refers to, non-layer files.
     let mut services = BTreeSet::from([param.service.clone()]);
-    for path in source.manifest().files.keys() {
+    for path in source.manifest()?.files.keys() {
         if let Some((_, svc)) = crate::repo::layer_file(path)
             && svc == param.service
             && let Some(bytes) = source.read_file(path)?

@@ -37,6 +37,7 @@ pub mod postgres;
 pub mod repo;
 pub mod source;
 pub mod sqlite;
+pub mod tree;
 
 pub use error::StoreError;
 pub use repo::{Repository, open};

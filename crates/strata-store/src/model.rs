@@ -24,23 +24,36 @@ impl Hash {
     /// Lowercase hex.
     pub fn to_hex(&self) -> String {
         let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
-            s.push(char::from_digit(u32::from(b & 15), 16).unwrap_or('0'));
-        }
+        self.push_hex(&mut s);
         s
     }
 
-    /// Parses 64 hex digits.
+    /// Appends the lowercase hex to `out` (manifests write thousands of them).
+    pub fn push_hex(&self, out: &mut String) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for b in self.0 {
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 15)]));
+        }
+    }
+
+    /// Parses 64 hex digits (either case).
     pub fn from_hex(s: &str) -> Option<Hash> {
-        if s.len() != 64 {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
             return None;
         }
         let mut out = [0u8; 32];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hi = (chunk[0] as char).to_digit(16)?;
-            let lo = (chunk[1] as char).to_digit(16)?;
-            out[i] = (hi * 16 + lo) as u8;
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
         }
         Some(Hash(out))
     }
@@ -149,35 +162,42 @@ impl Revision {
         if Hash::of(header.as_bytes()) != id.0 {
             return Err(corrupt());
         }
-        let v: serde_json::Value = serde_json::from_str(header).map_err(|_| corrupt())?;
-        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        let hash = |k: &str| text(k).and_then(|s| Hash::from_hex(&s));
-        let labels = v
-            .get("labels")
-            .and_then(|l| l.as_object())
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let h: Header = serde_json::from_str(header).map_err(|_| corrupt())?;
+        let hash = |s: Option<&str>| s.and_then(Hash::from_hex);
         Ok(Revision {
             id,
-            seq: v.get("seq").and_then(|x| x.as_u64()).ok_or_else(corrupt)?,
-            parent: match v.get("parent") {
-                Some(serde_json::Value::Null) | None => None,
-                Some(_) => Some(RevisionId(hash("parent").ok_or_else(corrupt)?)),
+            seq: h.seq,
+            parent: match h.parent {
+                None => None,
+                Some(p) => Some(RevisionId(hash(Some(&p)).ok_or_else(corrupt)?)),
             },
-            manifest: hash("manifest").ok_or_else(corrupt)?,
+            manifest: hash(Some(&h.manifest)).ok_or_else(corrupt)?,
             meta: CommitMeta {
-                author: text("author").unwrap_or_default(),
-                message: text("message").unwrap_or_default(),
-                timestamp_ms: v.get("timestamp_ms").and_then(|x| x.as_i64()).unwrap_or(0),
-                source: text("source"),
-                labels,
+                author: h.author,
+                message: h.message,
+                timestamp_ms: h.timestamp_ms,
+                source: h.source,
+                labels: h.labels,
             },
         })
     }
+}
+
+/// The stored header, as read back (typed: reading thousands for a log must be cheap).
+#[derive(serde::Deserialize)]
+struct Header {
+    seq: u64,
+    parent: Option<String>,
+    manifest: String,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    timestamp_ms: i64,
+    source: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 /// The files of a revision: sorted project-relative paths and their blob hashes.
@@ -215,22 +235,35 @@ impl<'a> Dir<'a> {
             entries.push((name, 'f', *hash));
         }
         entries.sort();
-        let mut text = String::with_capacity(TREE_HEADER.len() + entries.len() * 90);
-        text.push_str(TREE_HEADER);
-        for (name, kind, hash) in entries {
-            text.push(kind);
-            text.push(' ');
-            text.push_str(&hash.to_hex());
-            text.push(' ');
-            text.push_str(name);
-            text.push('\n');
-        }
-        let bytes = text.into_bytes();
-        let hash = Hash::of(&bytes);
+        let (hash, bytes) = encode_tree(entries.into_iter());
         out.push((hash, bytes));
         hash
     }
 }
+
+/// Encodes one directory blob from its entries `(name, 'f' | 'd', hash)`, sorted by name.
+pub(crate) fn encode_tree<'n>(
+    entries: impl Iterator<Item = (&'n str, char, Hash)>,
+) -> (Hash, Vec<u8>) {
+    let mut text = String::with_capacity(4096);
+    text.push_str(TREE_HEADER);
+    for (name, kind, hash) in entries {
+        text.push(kind);
+        text.push(' ');
+        hash.push_hex(&mut text);
+        text.push(' ');
+        text.push_str(name);
+        text.push('\n');
+    }
+    let bytes = text.into_bytes();
+    (Hash::of(&bytes), bytes)
+}
+
+/// Fetches verified blobs by hash, in the order asked.
+pub type BlobLoader<'a> = dyn FnMut(&[Hash]) -> Result<Vec<std::sync::Arc<[u8]>>, StoreError> + 'a;
+
+/// A directory blob: its hash and bytes.
+pub type TreeBlob = (Hash, Vec<u8>);
 
 /// One line of a directory blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,7 +277,7 @@ pub enum TreeEntry {
 impl Manifest {
     /// The stored form: the root directory's hash and every directory blob (children
     /// before parents).
-    pub fn encode(&self) -> (Hash, Vec<(Hash, Vec<u8>)>) {
+    pub fn encode(&self) -> (Hash, Vec<TreeBlob>) {
         let mut root = Dir::default();
         for (path, hash) in &self.files {
             let mut dir = &mut root;
@@ -287,46 +320,39 @@ impl Manifest {
     }
 
     /// Reads the whole manifest under root directory `root`, loading directory blobs with
-    /// `load` (which must verify their hashes).
+    /// `load` (which must verify their hashes), one batch per directory level.
     pub fn decode(
         root: &Hash,
         what: &str,
-        load: &mut dyn FnMut(&Hash) -> Result<std::sync::Arc<[u8]>, StoreError>,
+        load: &mut BlobLoader<'_>,
     ) -> Result<Manifest, StoreError> {
-        fn walk(
-            hash: &Hash,
-            prefix: &str,
-            depth: usize,
-            what: &str,
-            load: &mut dyn FnMut(&Hash) -> Result<std::sync::Arc<[u8]>, StoreError>,
-            files: &mut BTreeMap<String, Hash>,
-        ) -> Result<(), StoreError> {
-            if depth > MAX_TREE_DEPTH {
-                return Err(StoreError::Corrupt {
-                    what: what.to_string(),
-                });
+        let mut files = BTreeMap::new();
+        let mut level: Vec<(String, Hash)> = vec![(String::new(), *root)];
+        for _ in 0..=MAX_TREE_DEPTH {
+            if level.is_empty() {
+                return Ok(Manifest { files });
             }
-            let bytes = load(hash)?;
-            for entry in Manifest::decode_tree(&bytes, what)? {
-                match entry {
-                    TreeEntry::File(name, h) => {
-                        files.insert(format!("{prefix}{name}"), h);
+            let hashes: Vec<Hash> = level.iter().map(|(_, h)| *h).collect();
+            let blobs = load(&hashes)?;
+            let mut next = Vec::new();
+            for ((prefix, _), bytes) in level.iter().zip(blobs) {
+                for entry in Manifest::decode_tree(&bytes, what)? {
+                    match entry {
+                        TreeEntry::File(name, h) => {
+                            let mut path = String::with_capacity(prefix.len() + name.len());
+                            path.push_str(prefix);
+                            path.push_str(&name);
+                            files.insert(path, h);
+                        }
+                        TreeEntry::Dir(name, h) => next.push((format!("{prefix}{name}/"), h)),
                     }
-                    TreeEntry::Dir(name, h) => walk(
-                        &h,
-                        &format!("{prefix}{name}/"),
-                        depth + 1,
-                        what,
-                        load,
-                        files,
-                    )?,
                 }
             }
-            Ok(())
+            level = next;
         }
-        let mut files = BTreeMap::new();
-        walk(root, "", 0, what, load, &mut files)?;
-        Ok(Manifest { files })
+        Err(StoreError::Corrupt {
+            what: what.to_string(),
+        })
     }
 }
 
@@ -452,13 +478,17 @@ mod tests {
         assert_eq!(trees.len(), 5, "root, layers, base, env, prod");
         assert_eq!(trees.last().map(|t| t.0), Some(root));
         let blobs: std::collections::HashMap<Hash, Vec<u8>> = trees.into_iter().collect();
-        let back = Manifest::decode(&root, "m", &mut |h| {
-            blobs
-                .get(h)
-                .map(|b| std::sync::Arc::from(b.clone().into_boxed_slice()))
-                .ok_or(StoreError::Corrupt {
-                    what: "missing".into(),
+        let back = Manifest::decode(&root, "m", &mut |hs| {
+            hs.iter()
+                .map(|h| {
+                    blobs
+                        .get(h)
+                        .map(|b| std::sync::Arc::from(b.clone().into_boxed_slice()))
+                        .ok_or(StoreError::Corrupt {
+                            what: "missing".into(),
+                        })
                 })
+                .collect()
         })
         .unwrap();
         assert_eq!(back, m);

@@ -24,7 +24,8 @@ use crate::model::{
     Commit, CommitMeta, CommitOutcome, FileChange, FileChangeKind, Hash, Manifest, ParamChange,
     Revision, RevisionId,
 };
-use crate::source::{BlobCache, StoreSource, read_blob};
+use crate::source::{BlobCache, StoreSource, read_blob, read_blobs};
+use crate::tree::Tree;
 
 /// New file contents by path (`None` deletes the file).
 pub(crate) type FileChanges = BTreeMap<String, Option<Arc<[u8]>>>;
@@ -236,7 +237,7 @@ impl Repository {
         Manifest::decode(
             &rev.manifest,
             &format!("manifest of revision {}", rev.id.short()),
-            &mut |h| read_blob(&*self.store, &self.cache, h),
+            &mut |hs| read_blobs(&*self.store, &self.cache, hs),
         )
     }
 
@@ -245,7 +246,7 @@ impl Repository {
         Ok(StoreSource::new(
             self.store.clone(),
             self.cache.clone(),
-            Arc::new(self.manifest(rev)?),
+            rev.manifest,
             format!("revision {}", rev.id.short()),
         ))
     }
@@ -340,17 +341,17 @@ impl Repository {
     fn build_commit(
         &self,
         parent: Option<&Revision>,
-        old: &Manifest,
+        old: &dyn Tree,
         changes: &BTreeMap<String, Option<Arc<[u8]>>>,
         meta: CommitMeta,
     ) -> Result<Commit, StoreError> {
-        let mut manifest = old.clone();
         let mut blobs: Vec<(Hash, Vec<u8>)> = Vec::new();
         let mut files = Vec::new();
         let mut seen = BTreeSet::new();
+        let mut tree_changes: BTreeMap<String, Option<Hash>> = BTreeMap::new();
         let mut layers: Vec<LayerChange<'_>> = Vec::new();
         for (path, new) in changes {
-            let old_hash = old.files.get(path).copied();
+            let old_hash = old.lookup(path)?;
             let new_hash = new.as_ref().map(|b| Hash::of(b));
             if old_hash == new_hash {
                 continue;
@@ -364,16 +365,11 @@ impl Repository {
                 path: path.clone(),
                 kind,
             });
-            match (new, new_hash) {
-                (Some(bytes), Some(h)) => {
-                    manifest.files.insert(path.clone(), h);
-                    if seen.insert(h) {
-                        blobs.push((h, bytes.to_vec()));
-                    }
-                }
-                _ => {
-                    manifest.files.remove(path);
-                }
+            tree_changes.insert(path.clone(), new_hash);
+            if let (Some(bytes), Some(h)) = (new, new_hash)
+                && seen.insert(h)
+            {
+                blobs.push((h, bytes.to_vec()));
             }
             if let Some((_, service)) = layer_file(path) {
                 layers.push((path, service, old_hash, new.as_ref()));
@@ -406,7 +402,7 @@ impl Repository {
         for p in per_file {
             params.extend(p?);
         }
-        let (manifest_hash, trees) = manifest.encode();
+        let (manifest_hash, trees) = old.rewrite(&tree_changes)?;
         for (h, b) in trees {
             if seen.insert(h) {
                 blobs.push((h, b));
@@ -449,9 +445,7 @@ impl Repository {
             let (changes, _) = plan_edits(&source, &cs.edits)?;
             let changes: BTreeMap<String, Option<Arc<[u8]>>> = changes
                 .into_iter()
-                .filter(|(p, b)| {
-                    source.manifest().files.get(p).copied() != b.as_ref().map(|b| Hash::of(b))
-                })
+                .filter(|(p, b)| source.lookup(p).ok().flatten() != b.as_ref().map(|b| Hash::of(b)))
                 .collect();
             if changes.is_empty() {
                 // Nothing to change against `current`; if the head moved past it, the
@@ -469,7 +463,7 @@ impl Repository {
                 continue;
             }
             let commit =
-                self.build_commit(Some(&current), source.manifest(), &changes, meta.clone())?;
+                self.build_commit(Some(&current), source.tree(), &changes, meta.clone())?;
             match self.store.commit(&commit)? {
                 CommitOutcome::Committed => {
                     return Ok(ApplyOutcome::Committed {
@@ -696,7 +690,7 @@ impl Repository {
             let source = self.source(&head)?;
             let mut changes: BTreeMap<String, Option<Arc<[u8]>>> = BTreeMap::new();
             let mut count = 0;
-            for path in source.manifest().files.keys() {
+            for path in source.manifest()?.files.keys() {
                 let Some((_, service)) = layer_file(path) else {
                     continue;
                 };
@@ -759,8 +753,7 @@ impl Repository {
                 "strata.yaml".into(),
                 Some(Arc::from(new.into_bytes().into_boxed_slice())),
             );
-            let commit =
-                self.build_commit(Some(&head), source.manifest(), &changes, meta.clone())?;
+            let commit = self.build_commit(Some(&head), source.tree(), &changes, meta.clone())?;
             if let CommitOutcome::Committed = self.store.commit(&commit)? {
                 return Ok((commit.revision, count));
             }
@@ -797,7 +790,7 @@ pub(crate) fn plan_edits(
         let existing = Format::EXTENSIONS
             .iter()
             .map(|ext| format!("{stem}.{ext}"))
-            .find(|p| source.manifest().files.contains_key(p));
+            .find(|p| matches!(source.lookup(p), Ok(Some(_))));
         let path = existing.unwrap_or_else(|| format!("{stem}.yaml"));
         let edit = match &e.value {
             Some(v) => Edit::Set {
@@ -811,6 +804,8 @@ pub(crate) fn plan_edits(
         grouped.entry(path.clone()).or_default().push(edit);
         landed.push(path);
     }
+    let paths: Vec<&str> = grouped.keys().map(String::as_str).collect();
+    source.prefetch(&paths)?;
     let mut out = BTreeMap::new();
     for (path, edits) in grouped {
         let old = source.read_file(&path)?;

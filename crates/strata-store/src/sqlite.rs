@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query};
+use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified};
 use crate::error::StoreError;
 use crate::migrations::{self, Migration};
 use crate::model::{
@@ -251,20 +251,54 @@ impl Store for SqliteStore {
     }
 
     fn blob(&self, hash: &Hash) -> Result<Vec<u8>, StoreError> {
+        let mut out = self.blobs(std::slice::from_ref(hash))?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    fn blobs(&self, hashes: &[Hash]) -> Result<Vec<Vec<u8>>, StoreError> {
         let conn = self.conn();
-        let data: Option<Vec<u8>> = conn
+        let mut stmt = conn
             .prepare_cached("SELECT data FROM strata_blobs WHERE hash = ?1")
-            .and_then(|mut s| s.query_row([hash.to_hex()], |r| r.get(0)).optional())
             .map_err(self.err())?;
-        let data = data.ok_or_else(|| StoreError::Corrupt {
-            what: format!("blob {} (missing)", &hash.to_hex()[..12]),
-        })?;
-        if Hash::of(&data) != *hash {
-            return Err(StoreError::Corrupt {
-                what: format!("blob {}", &hash.to_hex()[..12]),
-            });
+        hashes
+            .iter()
+            .map(|h| {
+                let data: Option<Vec<u8>> = stmt
+                    .query_row([h.to_hex()], |r| r.get(0))
+                    .optional()
+                    .map_err(self.err())?;
+                verified(h, data)
+            })
+            .collect()
+    }
+
+    fn param_log(&self, param: &str, limit: usize) -> Result<Vec<Revision>, StoreError> {
+        let (exact, [(a_lo, a_hi), (b_lo, b_hi)]) = param_query(param);
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT r.seq, r.id, r.header FROM strata_revisions r
+                 WHERE r.seq IN (SELECT seq FROM strata_param_changes
+                   WHERE param = ?1 OR (param >= ?2 AND param < ?3) OR (param >= ?4 AND param < ?5))
+                 ORDER BY r.seq DESC LIMIT ?6",
+            )
+            .map_err(self.err())?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![exact, a_lo, a_hi, b_lo, b_hi, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, id, header) = row.map_err(self.err())?;
+            out.push(verify_row(seq, &id, &header)?);
         }
-        Ok(data)
+        Ok(out)
     }
 
     fn missing_blobs(&self, hashes: &[Hash]) -> Result<Vec<Hash>, StoreError> {

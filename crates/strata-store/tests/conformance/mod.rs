@@ -15,13 +15,19 @@ use strata_store::history;
 use strata_store::model::{CommitMeta, FileChangeKind, Hash};
 use strata_store::repo::{ApplyOutcome, ImportOutcome, Repository};
 
+/// Rewrites a stored blob (by hex hash) with a function of its bytes.
+pub type Tamper = dyn Fn(&str, &dyn Fn(&mut Vec<u8>)) + Send + Sync;
+
+/// One row of a diff, flattened for comparison: service, param, kind, old, new.
+type DiffRow<'a> = (String, String, &'a str, Option<String>, Option<String>);
+
 /// A fresh, empty store of one backend, plus the backend-specific ways to damage it.
 pub struct Fixture {
     /// What `strata_store::open` takes.
     pub location: String,
     /// Replaces the stored bytes of a blob (by hex hash) with `f(bytes)`, behind the
     /// store's back.
-    pub tamper: Box<dyn Fn(&str, &dyn Fn(&mut Vec<u8>)) + Send + Sync>,
+    pub tamper: Box<Tamper>,
     /// Anything that must live as long as the store (a temporary directory).
     pub _keep: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -485,7 +491,7 @@ pub fn history_log_show_diff_blame(fx: &Fixture) {
     let r1 = repo.resolve_rev("#1").unwrap();
     let head = repo.resolve_rev("HEAD").unwrap();
     let d = history::diff(&repo, &r1, &head, Some("dev/aws/us-east-1"), None).unwrap();
-    let mut got: Vec<(String, String, &str, Option<String>, Option<String>)> = d
+    let mut got: Vec<DiffRow<'_>> = d
         .iter()
         .flat_map(|s| {
             s.changes.iter().map(move |c| {
