@@ -6,13 +6,18 @@
 //! - `log_param_10k_revisions/<backend>`: `log --param` of a parameter changed in every
 //!   one of 10,000 revisions (the store is built once, which takes a while).
 //!
-//! The 1,000,000-parameter import is timed end to end with the CLI (see BENCHMARKS.md).
+//! The 1,000,000-parameter import is timed end to end with the CLI (`scripts/bench-store`).
+//! Like the `strata` binary, the benchmarks allocate with jemalloc.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+/// The allocator of the `strata` binary, so the figures are the CLI's.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use strata_core::path::ParamPath;
 use strata_store::Repository;
 use strata_store::changeset::{Changeset, ParamEdit};

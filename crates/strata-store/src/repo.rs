@@ -145,6 +145,13 @@ impl Secrets {
         wanted: impl Fn(&str) -> bool,
     ) -> Result<Secrets, StoreError> {
         let mut by_service = BTreeMap::new();
+        let schemas: Vec<&str> = config
+            .services
+            .iter()
+            .filter(|(n, _)| wanted(n))
+            .filter_map(|(_, d)| d.schema.as_deref())
+            .collect();
+        source.prefetch(&schemas)?;
         for (name, def) in config.services.iter().filter(|(n, _)| wanted(n)) {
             let Some(schema) = &def.schema else { continue };
             let Some(bytes) = source.read_file(schema)? else {

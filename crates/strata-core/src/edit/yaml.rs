@@ -25,10 +25,8 @@ pub(super) fn apply(text: &str, root: Node, edits: &[Edit]) -> Result<String, Ed
         if expected.value == root.value {
             continue;
         }
-        let surgical = surgical(&text, &root, edit, style).and_then(|t| {
-            let back = parse_text(&t, Format::Yaml).ok()?;
-            (back.value == expected.value).then_some((t, back))
-        });
+        let surgical = surgical(&text, &root, edit, style)
+            .and_then(|(t, back)| (back.value == expected.value).then_some((t, back)));
         (text, root) = match surgical {
             Some(done) => done,
             None => {
@@ -49,11 +47,12 @@ thread_local! {
 
 /// Tries the edit as line splices; `None` when the document or the path is not something
 /// this editor handles.
-fn surgical(text: &str, root: &Node, edit: &Edit, style: Style) -> Option<String> {
+fn surgical(text: &str, root: &Node, edit: &Edit, style: Style) -> Option<(String, Node)> {
     let mut s = Session {
         doc: Doc::new(text, Some(style))?,
         root: root.clone(),
         style,
+        parsed: Some(text.to_string()),
     };
     match edit {
         Edit::Set { path, value } => {
@@ -63,7 +62,14 @@ fn surgical(text: &str, root: &Node, edit: &Edit, style: Style) -> Option<String
         }
         Edit::Unset { path } => s.unset(path)?,
     }
-    Some(s.doc.render())
+    // The tree of the last splice is the tree of the result when the text is the same;
+    // otherwise read the result again.
+    let out = s.doc.render();
+    let back = match s.parsed {
+        Some(p) if p == out => s.root,
+        _ => parse_text(&out, Format::Yaml).ok()?,
+    };
+    Some((out, back))
 }
 
 /// Re-emits the whole edited document as block YAML, keeping the comments (and a `---`)
@@ -686,6 +692,8 @@ struct Session {
     doc: Doc,
     root: Node,
     style: Style,
+    /// The text `root` was read from.
+    parsed: Option<String>,
 }
 
 impl Session {
@@ -697,6 +705,7 @@ impl Session {
         let text = self.doc.render();
         self.root = parse_text(&text, Format::Yaml).ok()?;
         self.doc = Doc::new(&text, Some(self.style))?;
+        self.parsed = Some(text);
         Some(())
     }
 
