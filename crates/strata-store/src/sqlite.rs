@@ -126,6 +126,27 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs a query returning `(seq, id, header)` rows and verifies every revision
+    /// (in parallel: a log may read ten thousand).
+    fn verified_revisions(
+        &self,
+        sql: &str,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<Revision>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql).map_err(self.err())?;
+        let rows: Vec<(i64, String, String)> = stmt
+            .query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        rows.par_iter()
+            .map(|(seq, id, header)| verify_row(*seq, id, header))
+            .collect()
+    }
+}
+
 /// Checks a revision row against its header hash and columns.
 pub(crate) fn verify_row(seq: i64, id: &str, header: &str) -> Result<Revision, StoreError> {
     let corrupt = || StoreError::Corrupt {
@@ -213,27 +234,10 @@ impl Store for SqliteStore {
     }
 
     fn revisions(&self, from: u64, to: u64) -> Result<Vec<Revision>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT seq, id, header FROM strata_revisions WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq DESC",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map(params![from as i64, to as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(self.err())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, id, header) = row.map_err(self.err())?;
-            out.push(verify_row(seq, &id, &header)?);
-        }
-        Ok(out)
+        self.verified_revisions(
+            "SELECT seq, id, header FROM strata_revisions WHERE seq >= ?1 AND seq <= ?2 ORDER BY seq DESC",
+            params![from as i64, to as i64],
+        )
     }
 
     fn revisions_by_seq(&self, seqs: &[u64]) -> Result<Vec<Revision>, StoreError> {
@@ -275,31 +279,14 @@ impl Store for SqliteStore {
 
     fn param_log(&self, param: &str, limit: usize) -> Result<Vec<Revision>, StoreError> {
         let (exact, [(a_lo, a_hi), (b_lo, b_hi)]) = param_query(param);
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT r.seq, r.id, r.header FROM strata_revisions r
-                 WHERE r.seq IN (SELECT seq FROM strata_param_changes
-                   WHERE param = ?1 OR (param >= ?2 AND param < ?3) OR (param >= ?4 AND param < ?5))
-                 ORDER BY r.seq DESC LIMIT ?6",
-            )
-            .map_err(self.err())?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt
-            .query_map(params![exact, a_lo, a_hi, b_lo, b_hi, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .map_err(self.err())?;
-        let rows: Vec<(i64, String, String)> =
-            rows.collect::<Result<_, _>>().map_err(self.err())?;
-        // Verifying ten thousand headers is worth both cores.
-        rows.par_iter()
-            .map(|(seq, id, header)| verify_row(*seq, id, header))
-            .collect()
+        self.verified_revisions(
+            "SELECT r.seq, r.id, r.header FROM strata_revisions r
+             WHERE r.seq IN (SELECT seq FROM strata_param_changes
+               WHERE param = ?1 OR (param >= ?2 AND param < ?3) OR (param >= ?4 AND param < ?5))
+             ORDER BY r.seq DESC LIMIT ?6",
+            params![exact, a_lo, a_hi, b_lo, b_hi, limit],
+        )
     }
 
     fn missing_blobs(&self, hashes: &[Hash]) -> Result<Vec<Hash>, StoreError> {
