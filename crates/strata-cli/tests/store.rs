@@ -1885,3 +1885,36 @@ fn usage_errors_exit_2_with_a_useful_message() {
         );
     }
 }
+
+#[test]
+fn labels_are_recorded_and_shown() {
+    let fx = acme();
+    let root = fx.root();
+    st(
+        &root,
+        &["import", "--label", "ticket=OPS-12", "--label", "env=prod"],
+    )
+    .ok();
+    let v = st(&root, &["show", "--json"]).ok().json();
+    assert_eq!(v["revision"]["labels"]["ticket"], "OPS-12", "{v}");
+    assert_eq!(v["revision"]["labels"]["env"], "prod", "{v}");
+    let r = st(
+        &root,
+        &[
+            "set",
+            "checkout:replicas",
+            "3",
+            "--layer",
+            "base",
+            "--label",
+            "oops",
+        ],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("write KEY=VALUE"), "{}", r.stderr);
+    // Values in `$provider` blocks are indexed under their logical path.
+    let r = st(&root, &["log", "--param", "checkout:labels.team", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r.as_array().map(Vec::len), Some(1), "{r}");
+}

@@ -113,6 +113,18 @@ pub(crate) fn logical_path(path: &[Segment]) -> &[Segment] {
     }
 }
 
+/// The path a layer leaf is indexed under: its logical path, so a value set inside a
+/// `$provider.aws` block is found by `log --param service:path` like any other.
+fn index_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.starts_with("$provider") {
+        return path.into();
+    }
+    match strata_core::path::parse_segments(path) {
+        Ok(segs) => segments_to_string(logical_path(&segs)).into(),
+        Err(_) => path.into(),
+    }
+}
+
 /// Compact text of a value for messages, with secrets and ciphertexts redacted.
 pub(crate) fn shown(value: Option<&serde_json::Value>, secret: bool, absent: &str) -> String {
     match value {
@@ -399,7 +411,7 @@ impl Repository {
                 Ok(compare::diff(before.as_ref(), after.as_ref())
                     .into_iter()
                     .map(|c| ParamChange {
-                        param: format!("{service}:{}", c.path),
+                        param: format!("{service}:{}", index_path(&c.path)),
                         file: path.to_string(),
                     })
                     .collect())
@@ -951,6 +963,13 @@ mod tests {
         assert!(!level_matches("env/{env}", "env"));
         assert!(!level_matches("env/{env}", "provider/aws"));
         assert!(!level_matches("base", "env/prod"));
+    }
+
+    #[test]
+    fn provider_blocks_are_indexed_by_logical_path() {
+        assert_eq!(index_path("$provider.gcp.labels.team"), "labels.team");
+        assert_eq!(index_path("labels.team"), "labels.team");
+        assert_eq!(index_path("$provider"), "$provider");
     }
 
     #[test]

@@ -19,17 +19,24 @@ pub struct StoreOpts {
     /// Who makes the change (default: $STRATA_AUTHOR, else $USER).
     #[arg(long, env = "STRATA_AUTHOR", value_name = "NAME")]
     pub author: Option<String>,
+
+    /// A label for the revision this command makes, e.g. `--label ticket=OPS-12`
+    /// (repeatable; shown by `strata show`).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 impl StoreOpts {
     /// Opens (creating when missing) the store of the project at `root`.
     pub fn open(&self, root: &Path) -> Result<Repository, CliError> {
+        self.check_labels()?;
         strata_store::open(&self.location(root)).map_err(CliError::from_store)
     }
 
     /// Opens a store that must already exist (every command but `import`): a mistyped
     /// `--store` path must not create an empty store and report on it.
     pub fn open_existing(&self, root: &Path) -> Result<Repository, CliError> {
+        self.check_labels()?;
         let location = self.location(root);
         let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
         let path = Path::new(location.strip_prefix("sqlite:").unwrap_or(&location));
@@ -56,8 +63,28 @@ impl StoreOpts {
             message,
             timestamp_ms: now_ms(),
             source: None,
-            labels: Default::default(),
+            labels: self
+                .labels
+                .iter()
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect(),
         }
+    }
+
+    /// Refuses labels that are not `KEY=VALUE` with a non-empty key.
+    pub fn check_labels(&self) -> Result<(), CliError> {
+        for l in &self.labels {
+            match l.split_once('=') {
+                Some((k, _)) if !k.trim().is_empty() => {}
+                _ => {
+                    return Err(CliError::Usage(format!(
+                        "--label {l:?}: write KEY=VALUE, e.g. --label ticket=OPS-12"
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The author: --author, $STRATA_AUTHOR (via clap), $USER, or `unknown`.
