@@ -25,6 +25,7 @@
 
 pub mod cache;
 pub mod compare;
+pub mod drift;
 pub mod edit;
 pub mod error;
 pub mod files;

@@ -1,0 +1,323 @@
+//! Merkle hashes of configuration trees, so comparisons skip identical subtrees.
+//!
+//! Every node gets a BLAKE3 hash of its value: scalars by type and content, lists by their
+//! items in order, maps by their entries sorted by key (key order is presentation, not
+//! content). Two subtrees with the same hash are equal, so [`diff`] never walks them; a
+//! drift check over a million parameters then costs only the differing paths after the
+//! hashing pass, and a stored hash per service tells which services changed at all.
+
+use crate::path::Segment;
+use crate::value::{Node, Value};
+
+/// Receives each differing leaf: its path and the node on each side (`None` when absent).
+pub type LeafVisitor<'a, 'f> = dyn FnMut(&[Segment], Option<&'a Node>, Option<&'a Node>) + 'f;
+
+/// A 256-bit content hash of a subtree.
+pub type TreeHash = [u8; 32];
+
+/// A node with the hash of its subtree and its children, hashed the same way.
+#[derive(Debug)]
+pub struct Hashed<'a> {
+    /// The node.
+    pub node: &'a Node,
+    /// The hash of the node's value (locations are not part of it).
+    pub hash: TreeHash,
+    /// Children in document order (map entries or list items).
+    pub children: Vec<(Segment, Hashed<'a>)>,
+}
+
+impl<'a> Hashed<'a> {
+    /// Hashes `node` and everything under it.
+    pub fn new(node: &'a Node) -> Hashed<'a> {
+        let mut h = blake3::Hasher::new();
+        let children = match &node.value {
+            Value::Map(m) => {
+                let children: Vec<(Segment, Hashed<'a>)> = m
+                    .iter()
+                    .map(|(k, v)| (Segment::Key(k.clone()), Hashed::new(v)))
+                    .collect();
+                let mut sorted: Vec<(&str, &TreeHash)> = children
+                    .iter()
+                    .map(|(s, c)| match s {
+                        Segment::Key(k) => (&**k, &c.hash),
+                        Segment::Index(_) => ("", &c.hash),
+                    })
+                    .collect();
+                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                h.update(b"m");
+                h.update(&(sorted.len() as u64).to_le_bytes());
+                for (k, c) in sorted {
+                    h.update(&(k.len() as u64).to_le_bytes());
+                    h.update(k.as_bytes());
+                    h.update(c);
+                }
+                children
+            }
+            Value::List(items) => {
+                let children: Vec<(Segment, Hashed<'a>)> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (Segment::Index(i), Hashed::new(v)))
+                    .collect();
+                h.update(b"l");
+                h.update(&(children.len() as u64).to_le_bytes());
+                for (_, c) in &children {
+                    h.update(&c.hash);
+                }
+                children
+            }
+            scalar => {
+                hash_scalar(&mut h, scalar);
+                Vec::new()
+            }
+        };
+        Hashed {
+            node,
+            hash: *h.finalize().as_bytes(),
+            children,
+        }
+    }
+
+    fn child(&self, seg: &Segment) -> Option<&Hashed<'a>> {
+        match seg {
+            Segment::Index(i) => self.children.get(*i).map(|(_, c)| c),
+            Segment::Key(k) => self
+                .children
+                .iter()
+                .find(|(s, _)| matches!(s, Segment::Key(x) if x == k))
+                .map(|(_, c)| c),
+        }
+    }
+}
+
+fn hash_scalar(h: &mut blake3::Hasher, v: &Value) {
+    match v {
+        Value::Null => {
+            h.update(b"n");
+        }
+        Value::Bool(b) => {
+            h.update(if *b { b"t" } else { b"f" });
+        }
+        Value::Int(i) => {
+            h.update(b"i");
+            h.update(&i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            h.update(b"d");
+            h.update(&f.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            h.update(b"s");
+            h.update(s.as_bytes());
+        }
+        Value::Template(t) => {
+            h.update(b"T");
+            h.update(t.source.as_bytes());
+        }
+        // Containers are hashed by `Hashed::new`; an empty one still needs a tag.
+        Value::Map(_) => {
+            h.update(b"m");
+        }
+        Value::List(_) => {
+            h.update(b"l");
+        }
+    }
+}
+
+/// Calls `f` for every leaf path where `a` and `b` differ (a leaf is a scalar, an empty
+/// map or an empty list, never the root; a leaf on one side only is reported with `None`
+/// on the other), skipping every subtree whose hashes are equal. The same differences as
+/// [`crate::compare::diff`] (a property test holds them together).
+pub fn diff<'a>(a: Option<&Hashed<'a>>, b: Option<&Hashed<'a>>, f: &mut LeafVisitor<'a, '_>) {
+    fn leaves<'a>(
+        x: &Hashed<'a>,
+        path: &mut Vec<Segment>,
+        out: &mut dyn FnMut(&[Segment], &'a Node),
+    ) {
+        if x.children.is_empty() {
+            // The root is never a leaf of its own (it has no path), as in `compare`.
+            if !path.is_empty() {
+                out(path, x.node);
+            }
+            return;
+        }
+        for (s, c) in &x.children {
+            path.push(s.clone());
+            leaves(c, path, out);
+            path.pop();
+        }
+    }
+    fn walk<'a>(
+        a: Option<&Hashed<'a>>,
+        b: Option<&Hashed<'a>>,
+        path: &mut Vec<Segment>,
+        f: &mut LeafVisitor<'a, '_>,
+    ) {
+        match (a, b) {
+            (None, None) => {}
+            (Some(x), Some(y)) if x.hash == y.hash => {}
+            (Some(x), None) => leaves(x, path, &mut |p, n| f(p, Some(n), None)),
+            (None, Some(y)) => leaves(y, path, &mut |p, n| f(p, None, Some(n))),
+            (Some(x), Some(y)) => {
+                let same_kind = matches!(
+                    (&x.node.value, &y.node.value),
+                    (Value::Map(_), Value::Map(_)) | (Value::List(_), Value::List(_))
+                );
+                if x.children.is_empty() || y.children.is_empty() || !same_kind {
+                    // A leaf against a subtree (or containers of different kinds): every
+                    // leaf of each side is a difference, except where both are leaves.
+                    if x.children.is_empty() && y.children.is_empty() {
+                        if !path.is_empty() {
+                            f(path, Some(x.node), Some(y.node));
+                        }
+                    } else {
+                        leaves(x, path, &mut |p, n| f(p, Some(n), None));
+                        leaves(y, path, &mut |p, n| f(p, None, Some(n)));
+                    }
+                    return;
+                }
+                for (s, c) in &x.children {
+                    path.push(s.clone());
+                    walk(Some(c), y.child(s), path, f);
+                    path.pop();
+                }
+                for (s, c) in &y.children {
+                    if x.child(s).is_none() {
+                        path.push(s.clone());
+                        walk(None, Some(c), path, f);
+                        path.pop();
+                    }
+                }
+            }
+        }
+    }
+    walk(a, b, &mut Vec::new(), f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::FileTable;
+    use crate::path::segments_to_string;
+    use crate::test_support;
+
+    fn doc(text: &str) -> Node {
+        test_support::doc(&FileTable::new(), "x.yaml", text)
+    }
+
+    fn changes(a: &Node, b: &Node) -> Vec<String> {
+        let (ha, hb) = (Hashed::new(a), Hashed::new(b));
+        let mut out = Vec::new();
+        diff(Some(&ha), Some(&hb), &mut |p, x, y| {
+            out.push(format!(
+                "{} {}",
+                segments_to_string(p),
+                match (x, y) {
+                    (Some(_), Some(_)) => "changed",
+                    (Some(_), None) => "removed",
+                    _ => "added",
+                }
+            ))
+        });
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn equal_trees_hash_equal_whatever_the_key_order() {
+        let a = doc("a: 1\nb: {c: [1, 2], d: x}\n");
+        let b = doc("b: {d: x, c: [1, 2]}\na: 1\n");
+        assert_eq!(Hashed::new(&a).hash, Hashed::new(&b).hash);
+        assert!(changes(&a, &b).is_empty());
+        let c = doc("a: 1\nb: {c: [2, 1], d: x}\n");
+        assert_ne!(
+            Hashed::new(&a).hash,
+            Hashed::new(&c).hash,
+            "list order matters"
+        );
+        // Types are part of the content.
+        assert_ne!(
+            Hashed::new(&doc("a: 1\n")).hash,
+            Hashed::new(&doc("a: \"1\"\n")).hash
+        );
+        assert_ne!(
+            Hashed::new(&doc("a: {}\n")).hash,
+            Hashed::new(&doc("a: []\n")).hash
+        );
+    }
+
+    #[test]
+    fn reports_exactly_the_differing_leaves() {
+        let a = doc("a: 1\nb: {c: [1, 2], d: x}\ngone: 1\nt: {x: 1}\n");
+        let b = doc("a: 2\nb: {c: [1, 2, 3], d: x}\nnew: {}\nt: 5\n");
+        assert_eq!(
+            changes(&a, &b),
+            [
+                "a changed",
+                "b.c[2] added",
+                "gone removed",
+                "new added",
+                "t added",
+                "t.x removed"
+            ]
+        );
+    }
+
+    fn json_doc(v: &serde_json::Value) -> Node {
+        crate::parse::parse_document(
+            &std::sync::Arc::from("x.json"),
+            crate::value::FileId(0),
+            v.to_string().as_bytes(),
+            crate::parse::Format::Json,
+            crate::parse::ParseOptions { templates: false },
+        )
+        .unwrap()
+    }
+
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            (-3i64..3).prop_map(serde_json::Value::from),
+            prop::sample::select(vec!["x", "y", "1"]).prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["a", "b", "c"]).prop_map(String::from),
+                    inner,
+                    0..3
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        /// Skipping equal subtrees by hash reports exactly what a full leaf walk reports.
+        #[test]
+        fn hashed_diff_equals_the_full_comparison(
+            a in proptest::collection::btree_map(
+                proptest::sample::select(vec!["p", "q", "r"]).prop_map(String::from), value(), 0..4),
+            b in proptest::collection::btree_map(
+                proptest::sample::select(vec!["p", "q", "r"]).prop_map(String::from), value(), 0..4),
+        ) {
+            let na = json_doc(&serde_json::Value::Object(a.into_iter().collect()));
+            let nb = json_doc(&serde_json::Value::Object(b.into_iter().collect()));
+            let mut want: Vec<String> = crate::compare::diff(Some(&na), Some(&nb))
+                .into_iter()
+                .map(|c| format!("{} {}", c.path, match c.kind {
+                    crate::compare::ChangeKind::Changed => "changed",
+                    crate::compare::ChangeKind::Removed => "removed",
+                    crate::compare::ChangeKind::Added => "added",
+                }))
+                .collect();
+            want.sort();
+            prop_assert_eq!(changes(&na, &nb), want);
+            prop_assert_eq!(Hashed::new(&na).hash == Hashed::new(&nb).hash, na.value == nb.value);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Drift detection: comparing the effective configurations of targets and judging the
+//! differences against the project's declared variation policy
+//! (`policies/variations.yaml`).
+
+pub mod hash;
+pub mod policy;

@@ -1,0 +1,830 @@
+//! The variation policy: which differences between targets are intended.
+//!
+//! `policies/variations.yaml` lists rules over parameter globs:
+//!
+//! ```yaml
+//! variations:
+//!   - params: ["checkout:db.host", "*:**.endpoint"]
+//!     kind: must-differ          # may-differ | must-differ | must-equal | may-be-absent
+//!     envs: [staging, prod]      # optional scope: envs, providers, targets
+//!     providers: [aws]
+//!     targets: [prod/aws/us-east-1]
+//!     reason: environments never share a database
+//!     owner: payments            # optional
+//!     expires: 2027-03-31        # optional; afterwards the rule no longer excuses
+//! ```
+//!
+//! Reading is pure: the caller supplies the bytes (a missing file is an empty
+//! [`VariationPolicy::default`]) and today's date for [`VariationRule::expired`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{DiagKind, Diagnostic};
+use crate::parse::{Format, ParseOptions, parse_document};
+use crate::path::{ParamGlob, Segment};
+use crate::project::{ProjectConfig, Target};
+use crate::value::{FileId, Loc, Map, Node, Value};
+
+/// What a rule says about the values of its parameters across targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VariationKind {
+    /// `may-differ`: a difference is intended and not reported as drift.
+    MayDiffer,
+    /// `must-differ`: equal values are a finding (e.g. a shared database host).
+    MustDiffer,
+    /// `must-equal`: any difference is a finding.
+    MustEqual,
+    /// `may-be-absent`: the parameter may exist in one target and not the other.
+    MayBeAbsent,
+}
+
+impl VariationKind {
+    /// Every kind, in the order they are listed in messages.
+    pub const ALL: [VariationKind; 4] = [
+        VariationKind::MayDiffer,
+        VariationKind::MustDiffer,
+        VariationKind::MustEqual,
+        VariationKind::MayBeAbsent,
+    ];
+
+    /// The name used in `variations.yaml` (`may-differ`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VariationKind::MayDiffer => "may-differ",
+            VariationKind::MustDiffer => "must-differ",
+            VariationKind::MustEqual => "must-equal",
+            VariationKind::MayBeAbsent => "may-be-absent",
+        }
+    }
+
+    /// The kind named `s`, if any.
+    pub fn parse(s: &str) -> Option<VariationKind> {
+        VariationKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for VariationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A calendar date (proleptic Gregorian), ordered chronologically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyDate {
+    /// The year (`parse` reads four digits, 0000–9999).
+    pub year: i32,
+    /// The month, 1–12.
+    pub month: u8,
+    /// The day of the month, 1–28/29/30/31.
+    pub day: u8,
+}
+
+impl PolicyDate {
+    /// A date when `year-month-day` exists (leap years included), else `None`.
+    pub fn new(year: i32, month: u8, day: u8) -> Option<PolicyDate> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        Some(PolicyDate { year, month, day })
+    }
+
+    /// Parses exactly `YYYY-MM-DD` (four-digit year, two-digit month and day) and checks
+    /// that the day exists; `None` otherwise. Never panics.
+    pub fn parse(s: &str) -> Option<PolicyDate> {
+        let b = s.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let num = |range: std::ops::Range<usize>| -> Option<u32> {
+            let part = &b[range];
+            if !part.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            Some(
+                part.iter()
+                    .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')),
+            )
+        };
+        let year = i32::try_from(num(0..4)?).ok()?;
+        let month = u8::try_from(num(5..7)?).ok()?;
+        let day = u8::try_from(num(8..10)?).ok()?;
+        PolicyDate::new(year, month, day)
+    }
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i32, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+impl fmt::Display for PolicyDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// One rule of `variations.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariationRule {
+    /// The parameters it covers (any glob matching is enough).
+    pub params: Vec<ParamGlob>,
+    /// What it says about them.
+    pub kind: VariationKind,
+    /// Environments it is scoped to (empty = any).
+    pub envs: Vec<String>,
+    /// Providers it is scoped to (empty = any).
+    pub providers: Vec<String>,
+    /// Targets (`ENV/PROVIDER/REGION`) it is scoped to (empty = any).
+    pub targets: Vec<String>,
+    /// Why the variation exists.
+    pub reason: String,
+    /// Who answers for it.
+    pub owner: Option<String>,
+    /// The last day the rule applies; afterwards it is reported as expired.
+    pub expires: Option<PolicyDate>,
+    /// Where the rule item starts in `variations.yaml`.
+    pub loc: Loc,
+    /// The rule's position in the `variations` list (0-based).
+    pub index: usize,
+}
+
+impl VariationRule {
+    /// Whether the rule has expired on `today` (`expires < today`; a rule is still valid
+    /// on its expiry day).
+    pub fn expired(&self, today: PolicyDate) -> bool {
+        self.expires.is_some_and(|e| e < today)
+    }
+
+    /// Whether the rule's scope includes `target` (the scope lists are ANDed; an empty
+    /// list means any).
+    pub fn in_scope(&self, target: &Target) -> bool {
+        (self.envs.is_empty() || self.envs.contains(&target.env))
+            && (self.providers.is_empty() || self.providers.contains(&target.provider))
+            && (self.targets.is_empty() || {
+                let name = target.to_string();
+                self.targets.contains(&name)
+            })
+    }
+
+    /// The specificity of the most specific glob matching `(service, path)`, if any does.
+    fn match_specificity(&self, service: &str, path: &[Segment]) -> Option<usize> {
+        self.params
+            .iter()
+            .filter(|g| g.matches(service, path))
+            .map(ParamGlob::specificity)
+            .max()
+    }
+}
+
+/// The parsed `policies/variations.yaml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VariationPolicy {
+    /// The rules, in declaration order.
+    pub rules: Vec<VariationRule>,
+}
+
+const TOP_KEYS: &[&str] = &["variations"];
+const RULE_KEYS: &[&str] = &[
+    "params",
+    "kind",
+    "envs",
+    "providers",
+    "targets",
+    "reason",
+    "owner",
+    "expires",
+];
+
+impl VariationPolicy {
+    /// Project-relative path of the policy file.
+    pub const PATH: &'static str = "policies/variations.yaml";
+
+    /// Reads and validates `variations.yaml`. With `config`, scope entries must name
+    /// declared environments, providers and targets. Errors name the file, line and
+    /// column and say what to write instead.
+    pub fn parse(bytes: &[u8], config: Option<&ProjectConfig>) -> Result<Self, Diagnostic> {
+        let path: Arc<str> = Arc::from(Self::PATH);
+        let root = parse_document(
+            &path,
+            FileId(0),
+            bytes,
+            Format::Yaml,
+            ParseOptions { templates: false },
+        )?;
+        let r = Reader { path, config };
+        let top = r.map(&root, Self::PATH)?;
+        r.only_keys(top, &root, TOP_KEYS, Self::PATH)?;
+        let items: &[Node] = match top.get("variations") {
+            None => &[],
+            Some(Node {
+                value: Value::Null, ..
+            }) => &[],
+            Some(n) => r.list(n, "variations")?,
+        };
+        let rules = items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| r.rule(item, index))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(VariationPolicy { rules })
+    }
+
+    /// Rules applying to parameter `(service, path)` when comparing targets `a` and `b`:
+    /// some param glob matches, and the scope includes both targets (an empty scope list
+    /// means any; `envs`, `providers` and `targets` are ANDed). Most specific first (by
+    /// [`ParamGlob::specificity`] of the best matching glob), then declaration order.
+    pub fn applicable(
+        &self,
+        service: &str,
+        path: &[Segment],
+        a: &Target,
+        b: &Target,
+    ) -> Vec<&VariationRule> {
+        let mut found: Vec<(usize, &VariationRule)> = self
+            .rules
+            .iter()
+            .filter(|r| r.in_scope(a) && r.in_scope(b))
+            .filter_map(|r| r.match_specificity(service, path).map(|s| (s, r)))
+            .collect();
+        found.sort_by_key(|&(spec, r)| (std::cmp::Reverse(spec), r.index));
+        found.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// Reads one `variations.yaml` tree into rules, producing located errors.
+struct Reader<'c> {
+    path: Arc<str>,
+    config: Option<&'c ProjectConfig>,
+}
+
+impl Reader<'_> {
+    fn err(&self, loc: Loc, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(
+            DiagKind::Project,
+            self.path.clone(),
+            loc.line,
+            loc.col,
+            message,
+        )
+        .with_hint(hint)
+    }
+
+    fn map<'a>(&self, node: &'a Node, what: &str) -> Result<&'a Map, Diagnostic> {
+        node.value.as_map().ok_or_else(|| {
+            self.err(
+                node.loc,
+                format!(
+                    "`{what}` must be a mapping, found {}",
+                    node.value.a_type_name()
+                ),
+                "write `variations:` followed by `- params: [...]` items",
+            )
+        })
+    }
+
+    fn list<'a>(&self, node: &'a Node, what: &str) -> Result<&'a [Node], Diagnostic> {
+        match &node.value {
+            Value::List(items) => Ok(items),
+            other => Err(self.err(
+                node.loc,
+                format!("`{what}` must be a list, found {}", other.a_type_name()),
+                format!("write `{what}: [a, b]` or one `- item` per line"),
+            )),
+        }
+    }
+
+    fn string<'a>(&self, node: &'a Node, what: &str) -> Result<&'a str, Diagnostic> {
+        node.value.as_str().ok_or_else(|| {
+            self.err(
+                node.loc,
+                format!(
+                    "`{what}` must be a string, found {}",
+                    node.value.a_type_name()
+                ),
+                "quote the value",
+            )
+        })
+    }
+
+    fn strings(&self, node: &Node, what: &str) -> Result<Vec<(String, Loc)>, Diagnostic> {
+        self.list(node, what)?
+            .iter()
+            .map(|n| self.string(n, what).map(|s| (s.to_string(), n.loc)))
+            .collect()
+    }
+
+    fn only_keys(
+        &self,
+        map: &Map,
+        at: &Node,
+        known: &[&str],
+        what: &str,
+    ) -> Result<(), Diagnostic> {
+        for (k, v) in map.iter() {
+            if !known.contains(&&**k) {
+                let loc = if v.loc.line > 0 { v.loc } else { at.loc };
+                return Err(self.err(
+                    loc,
+                    format!("unknown key `{k}` in {what}"),
+                    format!("known keys: {}", known.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks each scope entry against the declared names (when a config is given).
+    fn check_declared(
+        &self,
+        entries: &[(String, Loc)],
+        what: &str,
+        declared: &[String],
+    ) -> Result<(), Diagnostic> {
+        if self.config.is_none() {
+            return Ok(());
+        }
+        for (name, loc) in entries {
+            if !declared.contains(name) {
+                return Err(self.err(
+                    *loc,
+                    format!("{what} `{name}` is not declared in strata.yaml"),
+                    format!("declared: {}", declared.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn rule(&self, item: &Node, index: usize) -> Result<VariationRule, Diagnostic> {
+        let m = item.value.as_map().ok_or_else(|| {
+            self.err(
+                item.loc,
+                format!(
+                    "a variation rule must be a mapping, found {}",
+                    item.value.a_type_name()
+                ),
+                "write `- params: [\"svc:path\"]` with `kind:` and `reason:` below it",
+            )
+        })?;
+        self.only_keys(m, item, RULE_KEYS, "a variation rule")?;
+
+        // params
+        let params_node = m.get("params").ok_or_else(|| {
+            self.err(
+                item.loc,
+                "a variation rule needs `params`",
+                "add `params: [\"SERVICE:PATH\"]`, e.g. `params: [\"checkout:db.host\"]`",
+            )
+        })?;
+        let globs = self.strings(params_node, "params")?;
+        if globs.is_empty() {
+            return Err(self.err(
+                params_node.loc,
+                "`params` must list at least one parameter glob",
+                "write e.g. `params: [\"checkout:db.host\", \"*:**.endpoint\"]`",
+            ));
+        }
+        let params = globs
+            .iter()
+            .map(|(g, loc)| {
+                ParamGlob::parse(g).map_err(|e| {
+                    self.err(
+                        *loc,
+                        e.to_string(),
+                        "globs look like `checkout:db.host`, `checkout:db.**` or `*:**.endpoint`",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // kind
+        let known_kinds = VariationKind::ALL.map(VariationKind::as_str).join(", ");
+        let kind_node = m.get("kind").ok_or_else(|| {
+            self.err(
+                item.loc,
+                "a variation rule needs `kind`",
+                format!("add `kind:` with one of: {known_kinds}"),
+            )
+        })?;
+        let kind_str = self.string(kind_node, "kind")?;
+        let kind = VariationKind::parse(kind_str).ok_or_else(|| {
+            self.err(
+                kind_node.loc,
+                format!("unknown variation kind `{kind_str}`"),
+                format!("known kinds: {known_kinds}"),
+            )
+        })?;
+
+        // scope
+        let scope = |key: &str| -> Result<Vec<(String, Loc)>, Diagnostic> {
+            m.get(key).map_or(Ok(Vec::new()), |n| self.strings(n, key))
+        };
+        let envs = scope("envs")?;
+        let providers = scope("providers")?;
+        let targets = scope("targets")?;
+        for (t, loc) in &targets {
+            if Target::parse(t).is_none() {
+                return Err(self.err(
+                    *loc,
+                    format!("invalid target `{t}`"),
+                    "write targets as ENV/PROVIDER/REGION, e.g. `prod/aws/us-east-1`",
+                ));
+            }
+        }
+        if let Some(c) = self.config {
+            let env_names: Vec<String> = c.environments.iter().map(|e| e.name.clone()).collect();
+            self.check_declared(&envs, "environment", &env_names)?;
+            self.check_declared(&providers, "provider", &c.providers)?;
+            let target_names: Vec<String> = c.targets.iter().map(Target::to_string).collect();
+            self.check_declared(&targets, "target", &target_names)?;
+        }
+
+        // reason
+        let reason_node = m.get("reason").ok_or_else(|| {
+            self.err(
+                item.loc,
+                "a variation rule needs a `reason`",
+                "add `reason: …` saying why these values vary (or must not)",
+            )
+        })?;
+        let reason = self.string(reason_node, "reason")?.trim().to_string();
+        if reason.is_empty() {
+            return Err(self.err(
+                reason_node.loc,
+                "`reason` must not be empty",
+                "say why these values vary (or must not), e.g. `reason: environments never share a database`",
+            ));
+        }
+
+        // owner
+        let owner = m
+            .get("owner")
+            .map(|n| self.string(n, "owner").map(str::to_string))
+            .transpose()?;
+
+        // expires
+        let expires = m
+            .get("expires")
+            .map(|n| {
+                let s = self.string(n, "expires")?;
+                PolicyDate::parse(s).ok_or_else(|| {
+                    self.err(
+                        n.loc,
+                        format!("`expires` is not a valid date: `{s}`"),
+                        "write an existing calendar date as YYYY-MM-DD, e.g. `expires: 2027-03-31`",
+                    )
+                })
+            })
+            .transpose()?;
+
+        let names = |v: Vec<(String, Loc)>| v.into_iter().map(|(s, _)| s).collect();
+        Ok(VariationRule {
+            params,
+            kind,
+            envs: names(envs),
+            providers: names(providers),
+            targets: names(targets),
+            reason,
+            owner,
+            expires,
+            loc: item.loc,
+            index,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::parse_segments;
+    use proptest::prelude::*;
+
+    const CANONICAL: &str = r#"variations:
+  - params: ["checkout:db.host", "*:**.endpoint"]
+    kind: must-differ
+    envs: [staging, prod]
+    providers: [aws]
+    targets: [prod/aws/us-east-1]
+    reason: environments never share a database
+    owner: payments
+    expires: 2027-03-31
+  - params: ["*:replicas"]
+    kind: may-differ
+    reason: sized per environment
+"#;
+
+    const PROJECT: &str = "version: 1
+environments: [dev, staging, prod]
+providers: [aws, gcp]
+targets: [dev/aws/us-east-1, staging/aws/us-east-1, prod/aws/us-east-1, prod/gcp/europe-west1]
+hierarchy: [base]
+services: {checkout: {}}
+";
+
+    fn config() -> ProjectConfig {
+        let path: Arc<str> = Arc::from("strata.yaml");
+        let node = parse_document(
+            &path,
+            FileId(0),
+            PROJECT.as_bytes(),
+            Format::Yaml,
+            ParseOptions { templates: false },
+        )
+        .unwrap();
+        ProjectConfig::from_node(&node, path).unwrap()
+    }
+
+    fn parse(text: &str) -> Result<VariationPolicy, Diagnostic> {
+        VariationPolicy::parse(text.as_bytes(), None)
+    }
+
+    fn err(text: &str) -> Diagnostic {
+        parse(text).unwrap_err()
+    }
+
+    fn t(s: &str) -> Target {
+        Target::parse(s).unwrap()
+    }
+
+    fn date(s: &str) -> PolicyDate {
+        PolicyDate::parse(s).unwrap()
+    }
+
+    #[test]
+    fn reads_the_canonical_shape() {
+        let p = VariationPolicy::parse(CANONICAL.as_bytes(), Some(&config())).unwrap();
+        assert_eq!(p.rules.len(), 2);
+        let r = &p.rules[0];
+        assert_eq!(r.params.len(), 2);
+        assert_eq!(r.params[1].as_str(), "*:**.endpoint");
+        assert_eq!(r.kind, VariationKind::MustDiffer);
+        assert_eq!(r.envs, vec!["staging", "prod"]);
+        assert_eq!(r.providers, vec!["aws"]);
+        assert_eq!(r.targets, vec!["prod/aws/us-east-1"]);
+        assert_eq!(r.reason, "environments never share a database");
+        assert_eq!(r.owner.as_deref(), Some("payments"));
+        assert_eq!(r.expires, Some(date("2027-03-31")));
+        assert_eq!((r.loc.line, r.index), (2, 0));
+        let r = &p.rules[1];
+        assert_eq!(r.kind, VariationKind::MayDiffer);
+        assert!(r.envs.is_empty() && r.owner.is_none() && r.expires.is_none());
+        assert_eq!(r.index, 1);
+    }
+
+    #[test]
+    fn empty_documents_are_empty_policies() {
+        assert_eq!(parse("").unwrap(), VariationPolicy::default());
+        assert_eq!(
+            parse("variations: []\n").unwrap(),
+            VariationPolicy::default()
+        );
+        assert_eq!(parse("variations:\n").unwrap(), VariationPolicy::default());
+    }
+
+    fn assert_at(e: &Diagnostic, line: u32, col: u32, msg: &str) {
+        assert_eq!(&*e.path, "policies/variations.yaml");
+        assert_eq!((e.line, e.col), (line, col), "{e}");
+        assert!(e.message.contains(msg), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("policies/variations.yaml:{line}:{col}: ")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_known_ones() {
+        let e = err(&CANONICAL.replace("owner:", "ownr:"));
+        assert_at(&e, 8, 11, "unknown key `ownr` in a variation rule");
+        let hint = e.hint.unwrap();
+        assert!(
+            hint.contains("params") && hint.contains("expires"),
+            "{hint}"
+        );
+
+        let e = err("variatons: []\n");
+        assert_at(&e, 1, 1, "unknown key `variatons`");
+        assert!(e.hint.unwrap().contains("variations"));
+    }
+
+    #[test]
+    fn bad_kind_lists_the_known_kinds() {
+        let e = err(&CANONICAL.replace("kind: must-differ", "kind: must-diff"));
+        assert_at(&e, 3, 11, "unknown variation kind `must-diff`");
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("known kinds: may-differ, must-differ, must-equal, may-be-absent")
+        );
+    }
+
+    #[test]
+    fn params_must_be_a_non_empty_list_of_valid_globs() {
+        let e = err(&CANONICAL.replace(
+            r#"params: ["checkout:db.host", "*:**.endpoint"]"#,
+            "params: []",
+        ));
+        assert_at(&e, 2, 5, "at least one parameter glob");
+
+        let e = err(&CANONICAL.replace(r#""*:**.endpoint""#, r#""*:a..b""#));
+        assert_at(&e, 2, 34, "invalid parameter glob `*:a..b`");
+        assert!(e.hint.unwrap().contains("checkout:db.**"));
+
+        let e = err("variations:\n  - kind: may-differ\n    reason: x\n");
+        assert_at(&e, 2, 5, "needs `params`");
+    }
+
+    #[test]
+    fn scope_names_must_be_declared_when_a_config_is_given() {
+        let text = CANONICAL.replace("envs: [staging, prod]", "envs: [staging, prd]");
+        assert!(parse(&text).is_ok());
+        let e = VariationPolicy::parse(text.as_bytes(), Some(&config())).unwrap_err();
+        assert_at(&e, 4, 21, "environment `prd` is not declared");
+        assert_eq!(e.hint.as_deref(), Some("declared: dev, staging, prod"));
+
+        let text = CANONICAL.replace("providers: [aws]", "providers: [azure]");
+        let e = VariationPolicy::parse(text.as_bytes(), Some(&config())).unwrap_err();
+        assert_at(&e, 5, 17, "provider `azure` is not declared");
+        assert_eq!(e.hint.as_deref(), Some("declared: aws, gcp"));
+
+        let text = CANONICAL.replace("[prod/aws/us-east-1]", "[prod/aws/us-west-2]");
+        let e = VariationPolicy::parse(text.as_bytes(), Some(&config())).unwrap_err();
+        assert_at(&e, 6, 15, "target `prod/aws/us-west-2` is not declared");
+        assert!(e.hint.unwrap().contains("prod/gcp/europe-west1"));
+
+        let e = err(&CANONICAL.replace("[prod/aws/us-east-1]", "[prod/aws]"));
+        assert_at(&e, 6, 15, "invalid target `prod/aws`");
+        assert!(e.hint.unwrap().contains("ENV/PROVIDER/REGION"));
+    }
+
+    #[test]
+    fn expires_must_be_a_real_date() {
+        let e = err(&CANONICAL.replace("2027-03-31", "2027-02-30"));
+        assert_at(&e, 9, 14, "`expires` is not a valid date: `2027-02-30`");
+        assert!(e.hint.unwrap().contains("YYYY-MM-DD"));
+        assert!(parse(&CANONICAL.replace("2027-03-31", "2028-02-29")).is_ok());
+        assert!(parse(&CANONICAL.replace("2027-03-31", "\"2027-03-31\"")).is_ok());
+        let e = err(&CANONICAL.replace("2027-03-31", "20270331"));
+        assert_at(&e, 9, 14, "`expires` must be a string");
+    }
+
+    #[test]
+    fn reason_is_required_and_non_empty() {
+        let e = err(&CANONICAL.replace("    reason: sized per environment\n", ""));
+        assert_at(&e, 10, 5, "needs a `reason`");
+        let e = err(&CANONICAL.replace("sized per environment", "\"  \""));
+        assert_at(&e, 12, 13, "`reason` must not be empty");
+    }
+
+    #[test]
+    fn dates_validate_and_order() {
+        assert_eq!(
+            PolicyDate::parse("2024-02-29"),
+            Some(PolicyDate {
+                year: 2024,
+                month: 2,
+                day: 29
+            })
+        );
+        for bad in [
+            "2023-02-29",
+            "1900-02-29",
+            "2027-02-30",
+            "2027-04-31",
+            "2027-13-01",
+            "2027-00-10",
+            "2027-01-00",
+            "2027-1-01",
+            "27-01-01",
+            "2027/01/01",
+            "+027-01-01",
+            "2027-01-01 ",
+            "",
+        ] {
+            assert_eq!(PolicyDate::parse(bad), None, "{bad}");
+        }
+        assert!(PolicyDate::parse("2000-02-29").is_some());
+        assert!(date("2026-12-31") < date("2027-01-01"));
+        assert!(date("2027-01-31") < date("2027-02-01"));
+        assert_eq!(date("0042-01-05").to_string(), "0042-01-05");
+    }
+
+    #[test]
+    fn rules_expire_after_their_date() {
+        let p = parse(CANONICAL).unwrap();
+        let r = &p.rules[0];
+        assert!(!r.expired(date("2027-03-30")));
+        assert!(!r.expired(date("2027-03-31")));
+        assert!(r.expired(date("2027-04-01")));
+        assert!(!p.rules[1].expired(date("9999-12-31")));
+    }
+
+    fn segs(s: &str) -> Vec<Segment> {
+        parse_segments(s).unwrap()
+    }
+
+    #[test]
+    fn applicable_honours_scopes() {
+        let text = r#"variations:
+  - params: ["checkout:db.host"]
+    kind: must-differ
+    envs: [staging, prod]
+    reason: no shared databases
+  - params: ["checkout:db.host"]
+    kind: must-equal
+    providers: [aws]
+    targets: [prod/aws/us-east-1, staging/aws/us-east-1]
+    reason: scoped by provider and target
+"#;
+        let p = parse(text).unwrap();
+        let host = segs("db.host");
+        let (dev, stg, prod, gcp) = (
+            t("dev/aws/us-east-1"),
+            t("staging/aws/us-east-1"),
+            t("prod/aws/us-east-1"),
+            t("prod/gcp/europe-west1"),
+        );
+        let idx = |a: &Target, b: &Target| -> Vec<usize> {
+            p.applicable("checkout", &host, a, b)
+                .iter()
+                .map(|r| r.index)
+                .collect()
+        };
+        assert_eq!(idx(&dev, &prod), Vec::<usize>::new());
+        assert_eq!(idx(&stg, &prod), vec![0, 1]);
+        assert_eq!(idx(&prod, &stg), vec![0, 1]);
+        assert_eq!(idx(&prod, &gcp), vec![0]);
+        assert!(p.applicable("ledger", &host, &stg, &prod).is_empty());
+        assert!(
+            p.applicable("checkout", &segs("db.port"), &stg, &prod)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn applicable_orders_by_specificity_then_declaration() {
+        let text = r#"variations:
+  - params: ["*:**"]
+    kind: may-differ
+    reason: anything
+  - params: ["*:**.host"]
+    kind: may-differ
+    reason: any host
+  - params: ["*:other", "checkout:db.host"]
+    kind: must-differ
+    reason: exact
+  - params: ["checkout:db.*"]
+    kind: may-differ
+    reason: db
+  - params: ["checkout:db.*"]
+    kind: must-equal
+    reason: db again
+"#;
+        let p = parse(text).unwrap();
+        let (a, b) = (t("dev/aws/us-east-1"), t("prod/aws/us-east-1"));
+        let order: Vec<usize> = p
+            .applicable("checkout", &segs("db.host"), &a, &b)
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        assert_eq!(order, vec![2, 3, 4, 1, 0]);
+    }
+
+    prop_compose! {
+        fn valid_date()(year in 0i32..=9999, month in 1u8..=12, day in 1u8..=31)
+            -> Option<PolicyDate> {
+            PolicyDate::new(year, month, day)
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn dates_round_trip(d in valid_date()) {
+            if let Some(d) = d {
+                prop_assert_eq!(PolicyDate::parse(&d.to_string()), Some(d));
+            }
+        }
+
+        #[test]
+        fn parse_never_panics(s in ".{0,16}") {
+            let _ = PolicyDate::parse(&s);
+        }
+
+        #[test]
+        fn parse_never_panics_on_date_like_text(s in "[0-9+-]{4}-[0-9a]{2}-[0-9 ]{2}") {
+            if let Some(d) = PolicyDate::parse(&s) {
+                prop_assert_eq!(d.to_string(), s);
+            }
+        }
+    }
+}
