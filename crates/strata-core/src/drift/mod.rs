@@ -2,5 +2,6 @@
 //! differences against the project's declared variation policy
 //! (`policies/variations.yaml`).
 
+pub mod engine;
 pub mod hash;
 pub mod policy;
