@@ -120,6 +120,19 @@ enum Command {
     #[command(subcommand)]
     Schema(commands::schema::SchemaCommand),
 
+    /// Find where environments differ and whether each difference is intended.
+    ///
+    /// Every selected target is compared with the reference environment's target (same
+    /// provider and region when there is one), parameter by parameter, and each difference
+    /// is classified against policies/variations.yaml: expected, drift, violation, missing
+    /// or expired. Exit 1 when any drift, violation or expired variation is found.
+    ///
+    /// Examples:
+    ///   strata drift --envs staging,prod
+    ///   strata drift --service checkout --json
+    #[command(verbatim_doc_comment)]
+    Drift(commands::drift::DriftArgs),
+
     /// Store the project as a new revision: the working tree, or a git commit read
     /// straight from the repository (--git REV, no checkout needed). Identical content
     /// makes no new revision.
@@ -195,6 +208,7 @@ fn main() -> ExitCode {
         Command::Schema(cmd) => commands::schema::run(&cli.project, cmd),
         Command::Providers(args) => commands::providers::run(&cli.project, args),
         Command::Render(args) => commands::render::run(&cli.project, args),
+        Command::Drift(args) => commands::drift::run(&cli.project, args),
         Command::Import(args) => commands::import::run(&cli.project, args),
         Command::Set(args) => commands::changes::set(&cli.project, args),
         Command::Unset(args) => commands::changes::unset(&cli.project, args),

@@ -2,6 +2,7 @@
 
 pub mod changes;
 pub mod check;
+pub mod drift;
 pub mod export;
 pub mod fsck;
 pub mod gen_cmd;

@@ -102,6 +102,23 @@ impl Finding<'_> {
     }
 }
 
+/// The rule that decides for `path`: the most specific rule naming the path itself, else
+/// one naming its nearest ancestor (a rule on a list or map covers what is inside it).
+fn rule_for<'p>(
+    policy: &'p VariationPolicy,
+    service: &str,
+    path: &[Segment],
+    a: &Target,
+    b: &Target,
+) -> Option<&'p VariationRule> {
+    (1..=path.len()).rev().find_map(|n| {
+        policy
+            .applicable(service, &path[..n], a, b)
+            .first()
+            .copied()
+    })
+}
+
 /// The class of a difference given the rule that applies (most specific first).
 fn judge(rule: Option<&VariationRule>, both_present: bool, today: PolicyDate) -> Class {
     let unexplained = if both_present {
@@ -150,8 +167,7 @@ pub fn classify<'a>(
         rule: rule.map(|r| r.index),
     };
     hash::diff(Some(&ha), Some(&hb), &mut |path, a, b| {
-        let rules = policy.applicable(service, path, reference.target, other.target);
-        let rule = rules.first().copied();
+        let rule = rule_for(policy, service, path, reference.target, other.target);
         let class = judge(rule, a.is_some() && b.is_some(), today);
         out.push(finding(path, class, a, b, rule));
     });
@@ -160,8 +176,7 @@ pub fn classify<'a>(
     let must_differ = policy.rules.iter().any(|r| {
         r.kind == VariationKind::MustDiffer
             && !r.expired(today)
-            && r.in_scope(reference.target)
-            && r.in_scope(other.target)
+            && (r.in_scope(reference.target) || r.in_scope(other.target))
     });
     if must_differ {
         let mut path = Vec::new();
@@ -173,8 +188,7 @@ pub fn classify<'a>(
             if b.value != a.value {
                 return;
             }
-            let rules = policy.applicable(service, p, reference.target, other.target);
-            if let Some(rule) = rules.first()
+            if let Some(rule) = rule_for(policy, service, p, reference.target, other.target)
                 && rule.kind == VariationKind::MustDiffer
                 && !rule.expired(today)
             {
@@ -278,9 +292,9 @@ mod tests {
 
     #[test]
     fn scope_and_specificity_decide_which_rule_applies() {
-        // Scoped to dev and prod: does not cover a staging↔prod comparison.
+        // Scoped to dev: does not cover a staging↔prod comparison.
         let p = "variations:
-  - {params: [\"svc:a\"], kind: may-differ, envs: [dev, prod], reason: r}
+  - {params: [\"svc:a\"], kind: must-equal, envs: [dev], reason: r}
   - {params: [\"svc:**\"], kind: may-differ, reason: anything}
   - {params: [\"svc:b\"], kind: must-equal, reason: exact}
 ";
@@ -289,6 +303,28 @@ mod tests {
             vec![
                 ("svc:a".into(), Class::Expected),
                 ("svc:b".into(), Class::Violation),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rule_on_a_list_or_map_covers_what_is_inside() {
+        let p = "variations:
+  - {params: [\"*:**.brokers\"], kind: may-differ, reason: per env}
+  - {params: [\"svc:db\"], kind: may-differ, reason: own db}
+  - {params: [\"svc:db.pool\"], kind: must-equal, reason: same sizing}
+";
+        assert_eq!(
+            run(
+                p,
+                "q: {brokers: [a, b]}\ndb: {host: x, pool: 5}\n",
+                "q: {brokers: [c]}\ndb: {host: y, pool: 6}\n"
+            ),
+            vec![
+                ("svc:db.host".into(), Class::Expected),
+                ("svc:db.pool".into(), Class::Violation),
+                ("svc:q.brokers[0]".into(), Class::Expected),
+                ("svc:q.brokers[1]".into(), Class::Expected),
             ]
         );
     }

@@ -241,8 +241,10 @@ impl VariationPolicy {
     }
 
     /// Rules applying to parameter `(service, path)` when comparing targets `a` and `b`:
-    /// some param glob matches, and the scope includes both targets (an empty scope list
-    /// means any; `envs`, `providers` and `targets` are ANDed). Most specific first (by
+    /// some param glob matches, and the scope includes at least one of the two targets (an
+    /// empty scope list means any; `envs`, `providers` and `targets` are ANDed). "EU prod
+    /// targets may differ" (`targets: [prod/gcp/europe-west1]`) must cover comparing that
+    /// target with staging, which is outside the scope. Most specific first (by
     /// [`ParamGlob::specificity`] of the best matching glob), then declaration order.
     pub fn applicable(
         &self,
@@ -254,7 +256,7 @@ impl VariationPolicy {
         let mut found: Vec<(usize, &VariationRule)> = self
             .rules
             .iter()
-            .filter(|r| r.in_scope(a) && r.in_scope(b))
+            .filter(|r| r.in_scope(a) || r.in_scope(b))
             .filter_map(|r| r.match_specificity(service, path).map(|s| (s, r)))
             .collect();
         found.sort_by_key(|&(spec, r)| (std::cmp::Reverse(spec), r.index));
@@ -760,10 +762,12 @@ services: {checkout: {}}
                 .map(|r| r.index)
                 .collect()
         };
-        assert_eq!(idx(&dev, &prod), Vec::<usize>::new());
+        // A rule applies when either compared target is in its scope.
+        assert_eq!(idx(&dev, &prod), vec![0, 1]);
         assert_eq!(idx(&stg, &prod), vec![0, 1]);
         assert_eq!(idx(&prod, &stg), vec![0, 1]);
-        assert_eq!(idx(&prod, &gcp), vec![0]);
+        assert_eq!(idx(&prod, &gcp), vec![0, 1]);
+        assert_eq!(idx(&dev, &t("dev/gcp/europe-west1")), Vec::<usize>::new());
         assert!(p.applicable("ledger", &host, &stg, &prod).is_empty());
         assert!(
             p.applicable("checkout", &segs("db.port"), &stg, &prod)

@@ -1,0 +1,328 @@
+//! `strata drift`: where do environments differ, and is each difference intended?
+//!
+//! Every selected target is compared, parameter by parameter, with the reference
+//! environment's target of the same provider and region (else the same provider, else
+//! the first), and each difference is classified against `policies/variations.yaml`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use clap::Args;
+use strata_core::drift::engine::{Class, Side, classify};
+use strata_core::drift::policy::{PolicyDate, VariationPolicy};
+use strata_core::project::Target;
+use strata_core::resolve::{Effective, Project, ResolveOptions};
+use strata_core::validate::schema::{Pat, path_is_secret, secret_patterns};
+
+use super::load_project;
+use super::store_opts::{StoreOpts, format_time, now_ms};
+use crate::error::CliError;
+use crate::output::emit;
+
+/// Arguments of `strata drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only these services (repeatable; default: all).
+    #[arg(long, short = 's', value_name = "SERVICE")]
+    service: Vec<String>,
+
+    /// Only the targets of these environments, e.g. `--envs staging,prod`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ENV,…",
+        conflicts_with = "target"
+    )]
+    envs: Vec<String>,
+
+    /// Only these targets (repeatable).
+    #[arg(long, short = 't', value_name = "ENV/PROVIDER/REGION")]
+    target: Vec<String>,
+
+    /// The environment the others are compared with (default: the last selected one in
+    /// promotion order, usually prod).
+    #[arg(long, value_name = "ENV")]
+    reference: Option<String>,
+
+    /// Compare a stored revision instead of the working tree.
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+
+    /// Also list the differences the policy expects.
+    #[arg(long)]
+    all: bool,
+
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+
+    /// The date rule expiry is judged on (YYYY-MM-DD; default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    today: Option<String>,
+
+    #[command(flatten)]
+    store: StoreOpts,
+}
+
+/// Runs `strata drift`: exit 1 when any drift, violation or expired variation is found.
+pub fn run(root: &Path, args: DriftArgs) -> Result<(), CliError> {
+    let project = match &args.rev {
+        None => load_project(root)?,
+        Some(spec) => {
+            let repo = args.store.open_existing(root)?;
+            let rev = repo.resolve_rev(spec).map_err(CliError::from_store)?;
+            repo.project(&rev).map_err(CliError::from_store)?
+        }
+    };
+    let today = match &args.today {
+        Some(d) => PolicyDate::parse(d)
+            .ok_or_else(|| CliError::Usage(format!("--today {d}: write a date as YYYY-MM-DD")))?,
+        None => PolicyDate::parse(&format_time(now_ms())[..10])
+            .ok_or_else(|| CliError::Io("cannot read the clock".into()))?,
+    };
+    let policy = load_policy(&project)?;
+    let cfg = &project.config;
+
+    // Targets, in declaration order.
+    for t in &args.target {
+        if cfg.target(t).is_none() {
+            return Err(CliError::Usage(format!(
+                "unknown target `{t}`; see `strata targets`"
+            )));
+        }
+    }
+    for e in args.envs.iter().chain(args.reference.iter()) {
+        if !cfg.environments.iter().any(|x| &x.name == e) {
+            let known: Vec<&str> = cfg.environments.iter().map(|x| x.name.as_str()).collect();
+            return Err(CliError::Usage(format!(
+                "unknown environment `{e}`; declared: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    let selected: Vec<&Target> = cfg
+        .targets
+        .iter()
+        .filter(|t| args.target.is_empty() || args.target.contains(&t.to_string()))
+        .filter(|t| args.envs.is_empty() || args.envs.contains(&t.env))
+        .collect();
+    let env_rank = |env: &str| cfg.environments.iter().position(|e| e.name == env);
+    let reference_env = match &args.reference {
+        Some(r) => r.clone(),
+        None => selected
+            .iter()
+            .max_by_key(|t| env_rank(&t.env))
+            .map(|t| t.env.clone())
+            .ok_or_else(|| CliError::Usage("no target is selected".into()))?,
+    };
+    let references: Vec<&Target> = cfg
+        .targets
+        .iter()
+        .filter(|t| t.env == reference_env)
+        .collect();
+    if references.is_empty() {
+        return Err(CliError::Usage(format!(
+            "environment `{reference_env}` has no target to compare with"
+        )));
+    }
+    let others: Vec<&Target> = selected
+        .into_iter()
+        .filter(|t| t.env != reference_env)
+        .collect();
+    let services: Vec<String> = if args.service.is_empty() {
+        cfg.services.keys().cloned().collect()
+    } else {
+        for s in &args.service {
+            if !cfg.services.contains_key(s) {
+                return Err(CliError::Usage(format!(
+                    "unknown service `{s}`; see `strata services`"
+                )));
+            }
+        }
+        args.service.clone()
+    };
+
+    // Resolve every target involved once.
+    let mut resolved: BTreeMap<String, BTreeMap<String, Effective>> = BTreeMap::new();
+    let names: Vec<&str> = services.iter().map(String::as_str).collect();
+    for t in references.iter().chain(others.iter()) {
+        let key = t.to_string();
+        if resolved.contains_key(&key) {
+            continue;
+        }
+        let session = project
+            .session(&key, ResolveOptions::default())
+            .map_err(|e| CliError::from_resolve(e, root))?;
+        let mut by_service = BTreeMap::new();
+        for r in session.resolve_each(&names) {
+            let eff = r.map_err(|e| CliError::from_resolve(e, root))?;
+            by_service.insert(eff.service.clone(), eff);
+        }
+        resolved.insert(key, by_service);
+    }
+    let secrets = secret_paths(&project, &services);
+
+    let mut findings = Vec::new();
+    for other in &others {
+        let reference = references
+            .iter()
+            .find(|r| r.provider == other.provider && r.region == other.region)
+            .or_else(|| references.iter().find(|r| r.provider == other.provider))
+            .unwrap_or(&references[0]);
+        for service in &services {
+            let (Some(a), Some(b)) = (
+                resolved[&reference.to_string()].get(service),
+                resolved[&other.to_string()].get(service),
+            ) else {
+                continue;
+            };
+            for f in classify(
+                service,
+                Side {
+                    target: reference,
+                    root: &a.root,
+                },
+                Side {
+                    target: other,
+                    root: &b.root,
+                },
+                &policy,
+                today,
+            ) {
+                let secret = secrets
+                    .get(service)
+                    .is_some_and(|p| path_is_secret(p, &f.path));
+                let show = |n: Option<&strata_core::value::Node>| -> Option<String> {
+                    n.map(|n| {
+                        if secret {
+                            "<redacted>".to_string()
+                        } else {
+                            n.value.to_string()
+                        }
+                    })
+                };
+                findings.push(serde_json::json!({
+                    "id": f.id(),
+                    "class": f.class.as_str(),
+                    "fails": f.class.fails(),
+                    "service": f.service,
+                    "param": f.param(),
+                    "reference": f.reference_target,
+                    "target": f.other_target,
+                    "reference_value": show(f.reference),
+                    "value": show(f.other),
+                    "reference_at": f.reference.map(|n| project.describe_loc(n.loc)),
+                    "at": f.other.map(|n| project.describe_loc(n.loc)),
+                    "rule": f.rule.map(|i| policy.rules[i].reason.clone()),
+                    "secret": secret,
+                }));
+            }
+        }
+    }
+    let failing = findings
+        .iter()
+        .filter(|f| f["fails"].as_bool() == Some(true))
+        .count();
+    if args.json {
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "version": 1,
+                "reference": reference_env,
+                "today": today.to_string(),
+                "findings": findings,
+            }))
+            .unwrap_or_default()
+        ))?;
+    } else {
+        emit(&render_text(&findings, &reference_env, args.all))?;
+    }
+    if failing > 0 {
+        Err(CliError::Findings)
+    } else {
+        Ok(())
+    }
+}
+
+fn load_policy(project: &Project) -> Result<VariationPolicy, CliError> {
+    let bytes = project
+        .source()
+        .read(VariationPolicy::PATH)
+        .map_err(|e| CliError::Io(format!("cannot read {}: {}", e.path, e.message)))?;
+    match bytes {
+        None => Ok(VariationPolicy::default()),
+        Some(b) => VariationPolicy::parse(&b, Some(&project.config))
+            .map_err(|d| CliError::Invalid(d.to_string())),
+    }
+}
+
+/// The secret patterns of the services' schemas (values there are never printed).
+fn secret_paths(project: &Project, services: &[String]) -> BTreeMap<String, Vec<Vec<Pat>>> {
+    let mut out = BTreeMap::new();
+    for s in services {
+        let Some(schema) = project
+            .config
+            .services
+            .get(s)
+            .and_then(|d| d.schema.clone())
+        else {
+            continue;
+        };
+        if let Ok(Some(node)) = project.read_document(&schema, false) {
+            out.insert(s.clone(), secret_patterns(&node));
+        }
+    }
+    out
+}
+
+fn render_text(findings: &[serde_json::Value], reference: &str, all: bool) -> String {
+    let mut out = String::new();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut current = String::new();
+    for f in findings {
+        let class = f["class"].as_str().unwrap_or("");
+        *counts.entry(class).or_default() += 1;
+        if class == Class::Expected.as_str() && !all {
+            continue;
+        }
+        let service = f["service"].as_str().unwrap_or("");
+        if service != current {
+            out.push_str(&format!("\n{service}\n"));
+            current = service.to_string();
+        }
+        let value = |k: &str| {
+            f[k].as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| "(absent)".into())
+        };
+        let shown = if f["secret"].as_bool() == Some(true) {
+            "differs".to_string()
+        } else {
+            format!("{} -> {}", value("reference_value"), value("value"))
+        };
+        out.push_str(&format!(
+            "  {:<9} {}  {} vs {}: {}  [{}]\n",
+            class,
+            f["param"].as_str().unwrap_or(""),
+            f["reference"].as_str().unwrap_or(""),
+            f["target"].as_str().unwrap_or(""),
+            shown,
+            f["id"].as_str().unwrap_or("")
+        ));
+        if let Some(at) = f["at"].as_str() {
+            out.push_str(&format!("            set at {at}\n"));
+        }
+        if let Some(rule) = f["rule"].as_str() {
+            out.push_str(&format!("            rule: {rule}\n"));
+        }
+    }
+    let summary: Vec<String> = ["drift", "violation", "expired", "missing", "expected"]
+        .iter()
+        .map(|c| format!("{} {c}", counts.get(c).copied().unwrap_or(0)))
+        .collect();
+    out.push_str(&format!(
+        "\ncompared with {reference}: {}\n",
+        summary.join(", ")
+    ));
+    out.trim_start().to_string()
+}
