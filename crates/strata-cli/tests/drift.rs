@@ -209,3 +209,107 @@ fn secrets_are_never_shown_and_bad_policies_are_located() {
         r.stderr
     );
 }
+
+#[test]
+fn ack_records_a_finding_as_intended_keeping_the_policy_file() {
+    let fx = acme();
+    let before = std::fs::read_to_string(fx.root().join("policies/variations.yaml")).unwrap();
+    let v = fx
+        .run(&[
+            "drift",
+            "--envs",
+            "staging,prod",
+            "--today",
+            "2026-11-22",
+            "--json",
+        ])
+        .expect(1)
+        .json();
+    let id = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["param"] == "ledger:db.pool.max_size")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = fx
+        .run(&[
+            "drift",
+            "ack",
+            &id,
+            "--reason",
+            "load test in staging",
+            "--owner",
+            "ledger",
+            "--expires",
+            "2027-01-31",
+            "--today",
+            "2026-11-22",
+        ])
+        .ok();
+    assert!(
+        r.stdout.contains("ledger:db.pool.max_size is now expected"),
+        "{}",
+        r.stdout
+    );
+    let after = std::fs::read_to_string(fx.root().join("policies/variations.yaml")).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "the existing rules and comments are kept"
+    );
+    assert!(
+        after.contains("reason: load test in staging") && after.contains("expires: 2027-01-31"),
+        "{after}"
+    );
+    let v = fx
+        .run(&[
+            "drift",
+            "--envs",
+            "staging,prod",
+            "--today",
+            "2026-11-22",
+            "--json",
+        ])
+        .expect(1)
+        .json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["param"] == "ledger:db.pool.max_size")
+        .unwrap()
+        .clone();
+    assert_eq!(f["class"], "expected", "{f}");
+    assert_eq!(f["rule"], "load test in staging");
+    // After the acknowledgement lapses, the difference is reported as expired.
+    let v = fx
+        .run(&[
+            "drift",
+            "--envs",
+            "staging,prod",
+            "--today",
+            "2027-02-01",
+            "--json",
+        ])
+        .expect(1)
+        .json();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["param"] == "ledger:db.pool.max_size" && f["class"] == "expired")
+    );
+    // Unknown ids and empty reasons are usage errors that write nothing.
+    let r = fx
+        .run(&["drift", "ack", "nosuch", "--reason", "x"])
+        .expect(2);
+    assert!(r.stderr.contains("no finding `nosuch`"), "{}", r.stderr);
+    fx.run(&["drift", "ack", &id, "--reason", " "]).expect(2);
+    assert_eq!(
+        std::fs::read_to_string(fx.root().join("policies/variations.yaml")).unwrap(),
+        after
+    );
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use strata_core::drift::engine::{Class, Side, classify};
 use strata_core::drift::policy::{PolicyDate, VariationPolicy};
 use strata_core::project::Target;
@@ -21,7 +21,11 @@ use crate::output::emit;
 
 /// Arguments of `strata drift`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DriftArgs {
+    #[command(subcommand)]
+    command: Option<DriftCommand>,
+
     /// Only these services (repeatable; default: all).
     #[arg(long, short = 's', value_name = "SERVICE")]
     service: Vec<String>,
@@ -64,8 +68,173 @@ pub struct DriftArgs {
     store: StoreOpts,
 }
 
+/// `strata drift …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DriftCommand {
+    /// Record a finding as intentional: append a variation rule for exactly its parameter
+    /// and the two targets to policies/variations.yaml, so the next run says `expected`.
+    ///
+    /// Example: strata drift ack 2a59cc8d32 --reason "staging talks to a slow sandbox" --expires 2027-01-31
+    #[command(verbatim_doc_comment)]
+    Ack(AckArgs),
+}
+
+/// Arguments of `strata drift ack`.
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The finding's id, as `strata drift` prints it.
+    id: String,
+
+    /// Why the difference is intended (required: it is what reviewers read).
+    #[arg(long)]
+    reason: String,
+
+    /// The last day the difference is allowed (YYYY-MM-DD); afterwards it is reported as
+    /// expired.
+    #[arg(long, value_name = "DATE")]
+    expires: Option<String>,
+
+    /// Who answers for the difference.
+    #[arg(long)]
+    owner: Option<String>,
+
+    /// The date rule expiry is judged on (YYYY-MM-DD; default: today, UTC).
+    #[arg(long, value_name = "DATE")]
+    today: Option<String>,
+}
+
 /// Runs `strata drift`: exit 1 when any drift, violation or expired variation is found.
 pub fn run(root: &Path, args: DriftArgs) -> Result<(), CliError> {
+    if let Some(DriftCommand::Ack(ack_args)) = args.command {
+        return ack(root, ack_args);
+    }
+    let (findings, reference_env, today) = collect(root, &args)?;
+    let failing = findings
+        .iter()
+        .filter(|f| f["fails"].as_bool() == Some(true))
+        .count();
+    if args.json {
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "version": 1,
+                "reference": reference_env,
+                "today": today.to_string(),
+                "findings": findings,
+            }))
+            .unwrap_or_default()
+        ))?;
+    } else {
+        emit(&render_text(&findings, &reference_env, args.all))?;
+    }
+    if failing > 0 {
+        Err(CliError::Findings)
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs `strata drift ack`.
+fn ack(root: &Path, args: AckArgs) -> Result<(), CliError> {
+    if args.reason.trim().is_empty() {
+        return Err(CliError::Usage(
+            "--reason must say why the difference is intended".into(),
+        ));
+    }
+    if let Some(e) = &args.expires
+        && PolicyDate::parse(e).is_none()
+    {
+        return Err(CliError::Usage(format!(
+            "--expires {e}: write a date as YYYY-MM-DD"
+        )));
+    }
+    let select = DriftArgs {
+        command: None,
+        service: Vec::new(),
+        envs: Vec::new(),
+        target: Vec::new(),
+        reference: None,
+        rev: None,
+        all: true,
+        json: true,
+        today: args.today.clone(),
+        store: StoreOpts {
+            store: None,
+            author: None,
+            labels: Vec::new(),
+        },
+    };
+    let (findings, _, _) = collect(root, &select)?;
+    let finding = findings
+        .iter()
+        .find(|f| f["id"].as_str() == Some(args.id.as_str()))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "no finding `{}`; run `strata drift` to see the ids",
+                args.id
+            ))
+        })?;
+    let kind = if finding["class"] == "missing" {
+        "may-be-absent"
+    } else {
+        "may-differ"
+    };
+    let mut rule = serde_json::Map::new();
+    rule.insert("params".into(), serde_json::json!([finding["param"]]));
+    rule.insert("kind".into(), serde_json::json!(kind));
+    rule.insert(
+        "targets".into(),
+        serde_json::json!([finding["reference"], finding["target"]]),
+    );
+    rule.insert("reason".into(), serde_json::json!(args.reason));
+    if let Some(o) = &args.owner {
+        rule.insert("owner".into(), serde_json::json!(o));
+    }
+    if let Some(e) = &args.expires {
+        rule.insert("expires".into(), serde_json::json!(e));
+    }
+    let path = root.join(VariationPolicy::PATH);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(CliError::io(&path, e)),
+    };
+    let count = if text.trim().is_empty() {
+        0
+    } else {
+        VariationPolicy::parse(text.as_bytes(), None)
+            .map_err(|d| CliError::Invalid(d.to_string()))?
+            .rules
+            .len()
+    };
+    let edited = strata_core::edit::apply_edits(
+        &text,
+        strata_core::parse::Format::Yaml,
+        &[strata_core::edit::Edit::Set {
+            path: vec![
+                strata_core::path::Segment::Key("variations".into()),
+                strata_core::path::Segment::Index(count),
+            ],
+            value: serde_json::Value::Object(rule),
+        }],
+    )
+    .map_err(|e| CliError::Invalid(format!("{}: {e}", VariationPolicy::PATH)))?;
+    crate::write_atomic(&path, edited.as_bytes())?;
+    println!(
+        "{} is now expected: rule #{} ({kind}) added to {}",
+        finding["param"].as_str().unwrap_or(""),
+        count + 1,
+        VariationPolicy::PATH
+    );
+    Ok(())
+}
+
+/// Resolves the selected targets and classifies every difference: (findings as JSON,
+/// reference environment, today).
+fn collect(
+    root: &Path,
+    args: &DriftArgs,
+) -> Result<(Vec<serde_json::Value>, String, PolicyDate), CliError> {
     let project = match &args.rev {
         None => load_project(root)?,
         Some(spec) => {
@@ -219,29 +388,7 @@ pub fn run(root: &Path, args: DriftArgs) -> Result<(), CliError> {
             }
         }
     }
-    let failing = findings
-        .iter()
-        .filter(|f| f["fails"].as_bool() == Some(true))
-        .count();
-    if args.json {
-        emit(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "version": 1,
-                "reference": reference_env,
-                "today": today.to_string(),
-                "findings": findings,
-            }))
-            .unwrap_or_default()
-        ))?;
-    } else {
-        emit(&render_text(&findings, &reference_env, args.all))?;
-    }
-    if failing > 0 {
-        Err(CliError::Findings)
-    } else {
-        Ok(())
-    }
+    Ok((findings, reference_env, today))
 }
 
 fn load_policy(project: &Project) -> Result<VariationPolicy, CliError> {
