@@ -14,7 +14,7 @@ use strata_core::project::Target;
 use strata_core::resolve::{Effective, Project, ResolveOptions};
 use strata_core::validate::schema::{Pat, path_is_secret, secret_patterns};
 
-use super::load_project;
+use super::load_project_or_rev;
 use super::store_opts::{StoreOpts, format_time, now_ms};
 use crate::error::CliError;
 use crate::output::emit;
@@ -235,14 +235,7 @@ fn collect(
     root: &Path,
     args: &DriftArgs,
 ) -> Result<(Vec<serde_json::Value>, String, PolicyDate), CliError> {
-    let project = match &args.rev {
-        None => load_project(root)?,
-        Some(spec) => {
-            let repo = args.store.open_existing(root)?;
-            let rev = repo.resolve_rev(spec).map_err(CliError::from_store)?;
-            repo.project(&rev).map_err(CliError::from_store)?
-        }
-    };
+    let project = load_project_or_rev(root, args.rev.as_deref(), &args.store)?;
     let today = match &args.today {
         Some(d) => PolicyDate::parse(d)
             .ok_or_else(|| CliError::Usage(format!("--today {d}: write a date as YYYY-MM-DD")))?,

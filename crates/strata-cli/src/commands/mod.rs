@@ -35,3 +35,19 @@ pub fn load_project(root: &Path) -> Result<Project, CliError> {
     }
     Project::load(Arc::new(DirSource::new(root))).map_err(|e| CliError::from_project(e, root))
 }
+
+/// Loads the project at `root`, or the stored revision `rev` of its store.
+pub fn load_project_or_rev(
+    root: &Path,
+    rev: Option<&str>,
+    store: &store_opts::StoreOpts,
+) -> Result<Project, CliError> {
+    match rev {
+        None => load_project(root),
+        Some(spec) => {
+            let repo = store.open_existing(root)?;
+            let rev = repo.resolve_rev(spec).map_err(CliError::from_store)?;
+            repo.project(&rev).map_err(CliError::from_store)
+        }
+    }
+}

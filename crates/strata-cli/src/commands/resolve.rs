@@ -7,7 +7,7 @@ use strata_core::path::{Segment, parse_segments, segments_to_string};
 use strata_core::resolve::{Effective, ResolveOptions, TargetSession};
 use strata_core::value::Value;
 
-use super::load_project;
+use super::load_project_or_rev;
 use crate::error::{CliError, display_path};
 use crate::output::{OutputFormat, emit, explain, render, scalar_text};
 use crate::write_atomic;
@@ -83,14 +83,7 @@ pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let project = match &args.rev {
-        None => load_project(root)?,
-        Some(spec) => {
-            let repo = args.store.open_existing(root)?;
-            let rev = repo.resolve_rev(spec).map_err(CliError::from_store)?;
-            repo.project(&rev).map_err(CliError::from_store)?
-        }
-    };
+    let project = load_project_or_rev(root, args.rev.as_deref(), &args.store)?;
     let opts = ResolveOptions {
         keep_prior_values: args.explain,
     };
