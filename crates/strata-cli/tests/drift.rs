@@ -313,3 +313,52 @@ fn ack_records_a_finding_as_intended_keeping_the_policy_file() {
         after
     );
 }
+
+#[test]
+fn rules_that_match_nothing_are_reported_as_dead_policy() {
+    let fx = acme();
+    let r = fx
+        .run(&[
+            "drift",
+            "--envs",
+            "staging,prod",
+            "--today",
+            "2026-11-22",
+            "--json",
+        ])
+        .expect(1);
+    assert_eq!(
+        r.json()["dead_rules"],
+        serde_json::json!([]),
+        "acme's rules all apply"
+    );
+    let path = fx.root().join("policies/variations.yaml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(
+        "  - params: [\"checkout:no.such.param\"]\n    kind: may-differ\n    reason: left over\n",
+    );
+    std::fs::write(&path, &text).unwrap();
+    let line = text.lines().count() - 2;
+    let r = fx
+        .run(&["drift", "--envs", "staging,prod", "--today", "2026-11-22"])
+        .expect(1);
+    assert!(
+        r.stderr.contains(&format!(
+            "warning: policies/variations.yaml:{line}: rule #18 (left over) matches no parameter"
+        )),
+        "{}",
+        r.stderr
+    );
+    let v = fx
+        .run(&[
+            "drift",
+            "--envs",
+            "staging,prod",
+            "--today",
+            "2026-11-22",
+            "--json",
+        ])
+        .expect(1)
+        .json();
+    assert_eq!(v["dead_rules"][0]["reason"], "left over");
+}

@@ -108,7 +108,23 @@ pub fn run(root: &Path, args: DriftArgs) -> Result<(), CliError> {
     if let Some(DriftCommand::Ack(ack_args)) = args.command {
         return ack(root, ack_args);
     }
-    let (findings, reference_env, today) = collect(root, &args)?;
+    let Collected {
+        findings,
+        reference_env,
+        today,
+        dead_rules,
+    } = collect(root, &args)?;
+    if !args.json {
+        for d in &dead_rules {
+            eprintln!(
+                "warning: {}:{}: rule #{} ({}) matches no parameter of the compared configurations (dead policy)",
+                VariationPolicy::PATH,
+                d["line"],
+                d["rule"],
+                d["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
     let failing = findings
         .iter()
         .filter(|f| f["fails"].as_bool() == Some(true))
@@ -121,6 +137,7 @@ pub fn run(root: &Path, args: DriftArgs) -> Result<(), CliError> {
                 "reference": reference_env,
                 "today": today.to_string(),
                 "findings": findings,
+                "dead_rules": dead_rules,
             }))
             .unwrap_or_default()
         ))?;
@@ -164,7 +181,7 @@ fn ack(root: &Path, args: AckArgs) -> Result<(), CliError> {
             labels: Vec::new(),
         },
     };
-    let (findings, _, _) = collect(root, &select)?;
+    let findings = collect(root, &select)?.findings;
     let finding = findings
         .iter()
         .find(|f| f["id"].as_str() == Some(args.id.as_str()))
@@ -229,12 +246,21 @@ fn ack(root: &Path, args: AckArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Resolves the selected targets and classifies every difference: (findings as JSON,
-/// reference environment, today).
-fn collect(
-    root: &Path,
-    args: &DriftArgs,
-) -> Result<(Vec<serde_json::Value>, String, PolicyDate), CliError> {
+/// What one comparison run found.
+struct Collected {
+    /// Findings as JSON objects.
+    findings: Vec<serde_json::Value>,
+    /// The reference environment.
+    reference_env: String,
+    /// The date expiry was judged on.
+    today: PolicyDate,
+    /// Rules that match no parameter of any compared configuration (only computed when
+    /// every service is compared).
+    dead_rules: Vec<serde_json::Value>,
+}
+
+/// Resolves the selected targets and classifies every difference.
+fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
     let project = load_project_or_rev(root, args.rev.as_deref(), &args.store)?;
     let today = match &args.today {
         Some(d) => PolicyDate::parse(d)
@@ -381,7 +407,44 @@ fn collect(
             }
         }
     }
-    Ok((findings, reference_env, today))
+    // Dead policy: rules whose globs name no parameter (or enclosing map or list) of any
+    // configuration compared; only meaningful when every service was compared.
+    let mut used = vec![false; policy.rules.len()];
+    if args.service.is_empty() {
+        for by_service in resolved.values() {
+            for (svc, eff) in by_service {
+                eff.root.for_each_leaf(&mut Vec::new(), &mut |p, _| {
+                    for (i, rule) in policy.rules.iter().enumerate() {
+                        if !used[i]
+                            && (1..=p.len())
+                                .any(|n| rule.params.iter().any(|g| g.matches(svc, &p[..n])))
+                        {
+                            used[i] = true;
+                        }
+                    }
+                });
+            }
+        }
+    }
+    let dead_rules = if args.service.is_empty() {
+        policy
+            .rules
+            .iter()
+            .zip(&used)
+            .filter(|(_, u)| !**u)
+            .map(|(r, _)| {
+                serde_json::json!({"rule": r.index + 1, "line": r.loc.line, "reason": r.reason})
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Collected {
+        findings,
+        reference_env,
+        today,
+        dead_rules,
+    })
 }
 
 fn load_policy(project: &Project) -> Result<VariationPolicy, CliError> {
