@@ -221,13 +221,20 @@ fn valid_name(s: &str) -> bool {
         && s != ".."
 }
 
-/// Reads one `strata.yaml` tree, collecting located errors.
-struct Reader {
-    path: Arc<str>,
+/// Reads a YAML configuration tree with located errors (`strata.yaml`, and the policy
+/// files that share its conventions).
+pub(crate) struct Reader {
+    /// The file, for error locations.
+    pub(crate) path: Arc<str>,
 }
 
 impl Reader {
-    fn err(&self, loc: Loc, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+    pub(crate) fn err(
+        &self,
+        loc: Loc,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::new(
             DiagKind::Project,
             self.path.clone(),
@@ -238,7 +245,7 @@ impl Reader {
         .with_hint(hint)
     }
 
-    fn map<'a>(&self, node: &'a Node, what: &str) -> Result<&'a Map, Diagnostic> {
+    pub(crate) fn map<'a>(&self, node: &'a Node, what: &str) -> Result<&'a Map, Diagnostic> {
         node.value.as_map().ok_or_else(|| {
             self.err(
                 node.loc,
@@ -251,7 +258,7 @@ impl Reader {
         })
     }
 
-    fn list<'a>(&self, node: &'a Node, what: &str) -> Result<&'a [Node], Diagnostic> {
+    pub(crate) fn list<'a>(&self, node: &'a Node, what: &str) -> Result<&'a [Node], Diagnostic> {
         match &node.value {
             Value::List(items) => Ok(items),
             other => Err(self.err(
@@ -262,7 +269,7 @@ impl Reader {
         }
     }
 
-    fn string<'a>(&self, node: &'a Node, what: &str) -> Result<&'a str, Diagnostic> {
+    pub(crate) fn string<'a>(&self, node: &'a Node, what: &str) -> Result<&'a str, Diagnostic> {
         node.value.as_str().ok_or_else(|| {
             self.err(
                 node.loc,
@@ -300,7 +307,7 @@ impl Reader {
         }
     }
 
-    fn only_keys(
+    pub(crate) fn only_keys(
         &self,
         map: &Map,
         at: &Node,

@@ -141,11 +141,11 @@ pub fn log(
     };
     let entries: Vec<(Revision, Option<String>)> = match (param, target) {
         (None, _) => {
-            let from = head
-                .seq
-                .saturating_sub(limit.min(head.seq as usize) as u64 - 1)
-                .max(1);
-            repo.revisions(from, head.seq)?
+            let count = u64::try_from(limit).unwrap_or(u64::MAX).min(head.seq);
+            if count == 0 {
+                return Ok(Vec::new());
+            }
+            repo.revisions(head.seq - count + 1, head.seq)?
                 .into_iter()
                 .map(|r| (r, None))
                 .collect()

@@ -20,17 +20,11 @@ pub(crate) fn read_blob(
     cache: &BlobCache,
     hash: &Hash,
 ) -> Result<Arc<[u8]>, StoreError> {
-    if let Some(b) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(hash) {
-        return Ok(b.clone());
-    }
-    let bytes: Arc<[u8]> = Arc::from(store.blob(hash)?.into_boxed_slice());
-    let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-    // Keep memory bounded on long history walks: start over past 64k blobs.
-    if c.len() > 65_536 {
-        c.clear();
-    }
-    c.insert(*hash, bytes.clone());
-    Ok(bytes)
+    read_blobs(store, cache, std::slice::from_ref(hash))?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt {
+            what: format!("blob {} (missing)", &hash.to_hex()[..12]),
+        })
 }
 
 /// Reads several blobs through the cache, fetching the missing ones in one batch.
@@ -53,6 +47,7 @@ pub(crate) fn read_blobs(
     if !missing.is_empty() {
         let fetched = store.blobs(&missing)?;
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        // Keep memory bounded on long history walks: start over past 64k blobs.
         if c.len() + missing.len() > 65_536 {
             c.clear();
         }

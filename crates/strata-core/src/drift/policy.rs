@@ -20,11 +20,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{DiagKind, Diagnostic};
+use crate::error::Diagnostic;
 use crate::parse::{Format, ParseOptions, parse_document};
 use crate::path::{ParamGlob, Segment};
 use crate::project::{ProjectConfig, Target};
-use crate::value::{FileId, Loc, Map, Node, Value};
+use crate::value::{FileId, Loc, Node, Value};
 
 /// What a rule says about the values of its parameters across targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -222,7 +222,10 @@ impl VariationPolicy {
             Format::Yaml,
             ParseOptions { templates: false },
         )?;
-        let r = Reader { path, config };
+        let r = Reader {
+            doc: crate::project::Reader { path },
+            config,
+        };
         let top = r.map(&root, Self::PATH)?;
         r.only_keys(top, &root, TOP_KEYS, Self::PATH)?;
         let items: &[Node] = match top.get("variations") {
@@ -266,84 +269,25 @@ impl VariationPolicy {
 
 /// Reads one `variations.yaml` tree into rules, producing located errors.
 struct Reader<'c> {
-    path: Arc<str>,
+    /// The shared located-error reader of configuration files.
+    doc: crate::project::Reader,
     config: Option<&'c ProjectConfig>,
 }
 
+impl std::ops::Deref for Reader<'_> {
+    type Target = crate::project::Reader;
+
+    fn deref(&self) -> &crate::project::Reader {
+        &self.doc
+    }
+}
+
 impl Reader<'_> {
-    fn err(&self, loc: Loc, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
-        Diagnostic::new(
-            DiagKind::Project,
-            self.path.clone(),
-            loc.line,
-            loc.col,
-            message,
-        )
-        .with_hint(hint)
-    }
-
-    fn map<'a>(&self, node: &'a Node, what: &str) -> Result<&'a Map, Diagnostic> {
-        node.value.as_map().ok_or_else(|| {
-            self.err(
-                node.loc,
-                format!(
-                    "`{what}` must be a mapping, found {}",
-                    node.value.a_type_name()
-                ),
-                "write `variations:` followed by `- params: [...]` items",
-            )
-        })
-    }
-
-    fn list<'a>(&self, node: &'a Node, what: &str) -> Result<&'a [Node], Diagnostic> {
-        match &node.value {
-            Value::List(items) => Ok(items),
-            other => Err(self.err(
-                node.loc,
-                format!("`{what}` must be a list, found {}", other.a_type_name()),
-                format!("write `{what}: [a, b]` or one `- item` per line"),
-            )),
-        }
-    }
-
-    fn string<'a>(&self, node: &'a Node, what: &str) -> Result<&'a str, Diagnostic> {
-        node.value.as_str().ok_or_else(|| {
-            self.err(
-                node.loc,
-                format!(
-                    "`{what}` must be a string, found {}",
-                    node.value.a_type_name()
-                ),
-                "quote the value",
-            )
-        })
-    }
-
     fn strings(&self, node: &Node, what: &str) -> Result<Vec<(String, Loc)>, Diagnostic> {
         self.list(node, what)?
             .iter()
             .map(|n| self.string(n, what).map(|s| (s.to_string(), n.loc)))
             .collect()
-    }
-
-    fn only_keys(
-        &self,
-        map: &Map,
-        at: &Node,
-        known: &[&str],
-        what: &str,
-    ) -> Result<(), Diagnostic> {
-        for (k, v) in map.iter() {
-            if !known.contains(&&**k) {
-                let loc = if v.loc.line > 0 { v.loc } else { at.loc };
-                return Err(self.err(
-                    loc,
-                    format!("unknown key `{k}` in {what}"),
-                    format!("known keys: {}", known.join(", ")),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Checks each scope entry against the declared names (when a config is given).

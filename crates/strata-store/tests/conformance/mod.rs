@@ -446,6 +446,7 @@ pub fn history_log_show_diff_blame(fx: &Fixture) {
         vec![4, 3, 2, 1]
     );
     assert_eq!(history::log(&repo, None, None, Some(2)).unwrap().len(), 2);
+    assert!(history::log(&repo, None, None, Some(0)).unwrap().is_empty());
     let p = ParamPath::parse("web:replicas").unwrap();
     let seqs: Vec<u64> = history::log(&repo, Some(&p), None, None)
         .unwrap()
