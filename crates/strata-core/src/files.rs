@@ -100,6 +100,75 @@ impl ProjectSource for MemorySource {
     }
 }
 
+/// A project seen with some files replaced or added: how `strata drift --patch` checks
+/// a repair before proposing it, without touching the files.
+pub struct OverlaySource {
+    base: Arc<dyn ProjectSource>,
+    files: BTreeMap<String, Option<Arc<[u8]>>>,
+}
+
+impl OverlaySource {
+    /// `base` with `files` on top: path → new contents, or `None` for a deleted file.
+    pub fn new(base: Arc<dyn ProjectSource>, files: BTreeMap<String, Option<Arc<[u8]>>>) -> Self {
+        OverlaySource { base, files }
+    }
+}
+
+impl ProjectSource for OverlaySource {
+    fn read(&self, path: &str) -> Result<Option<Arc<[u8]>>, SourceError> {
+        match self.files.get(path) {
+            Some(b) => Ok(b.clone()),
+            None => self.base.read(path),
+        }
+    }
+
+    fn list_dir(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", dir.trim_end_matches('/'))
+        };
+        let mut names: Vec<String> = self
+            .base
+            .list_dir(dir)?
+            .into_iter()
+            .filter(|n| !matches!(self.files.get(&format!("{prefix}{n}")), Some(None)))
+            .collect();
+        for (p, contents) in &self.files {
+            if let (Some(rest), Some(_)) = (p.strip_prefix(&prefix), contents)
+                && !rest.contains('/')
+                && !names.iter().any(|n| n == rest)
+            {
+                names.push(rest.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn list_all(&self) -> Result<Vec<String>, SourceError> {
+        let mut all: Vec<String> = self
+            .base
+            .list_all()?
+            .into_iter()
+            .filter(|p| !matches!(self.files.get(p), Some(None)))
+            .collect();
+        all.extend(
+            self.files
+                .iter()
+                .filter(|(_, c)| c.is_some())
+                .map(|(p, _)| p.clone()),
+        );
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    fn describe(&self) -> String {
+        self.base.describe()
+    }
+}
+
 /// Interns file paths so that every [`crate::value::Loc`] is 12 bytes.
 ///
 /// Shared by all threads resolving one project; only file opens take the lock.
@@ -174,5 +243,29 @@ mod tests {
         assert_eq!(t.intern("a.yaml"), a);
         assert_eq!(&*t.path(b), "b.yaml");
         assert_eq!(&*t.path(FileId(99)), "<unknown>");
+    }
+
+    #[test]
+    fn an_overlay_adds_replaces_and_deletes_files() {
+        let base: Arc<dyn ProjectSource> = Arc::new(
+            MemorySource::new()
+                .with("a/x.yaml", "x")
+                .with("a/y.yaml", "y")
+                .with("b.yaml", "b"),
+        );
+        let mut files = BTreeMap::new();
+        files.insert("a/x.yaml".to_string(), Some(Arc::from(&b"X"[..])));
+        files.insert("a/y.yaml".to_string(), None);
+        files.insert("a/z.yaml".to_string(), Some(Arc::from(&b"Z"[..])));
+        let o = OverlaySource::new(base, files);
+        assert_eq!(o.read("a/x.yaml").unwrap().as_deref(), Some(&b"X"[..]));
+        assert_eq!(o.read("a/y.yaml").unwrap(), None);
+        assert_eq!(o.read("b.yaml").unwrap().as_deref(), Some(&b"b"[..]));
+        assert_eq!(o.list_dir("a").unwrap(), vec!["x.yaml", "z.yaml"]);
+        assert_eq!(
+            o.list_all().unwrap(),
+            vec!["a/x.yaml", "a/z.yaml", "b.yaml"]
+        );
+        assert_eq!(o.describe(), "<memory>");
     }
 }

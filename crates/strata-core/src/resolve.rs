@@ -124,6 +124,16 @@ impl std::fmt::Debug for Project {
     }
 }
 
+/// One hierarchy level's layer file for a service and target (see
+/// [`TargetSession::layer_slots`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerSlot {
+    /// Project-relative path of the file.
+    pub path: String,
+    /// Whether the file exists (else `path` is where a new one would go).
+    pub exists: bool,
+}
+
 /// The result of resolving one service for one target.
 #[derive(Debug, Clone)]
 pub struct Effective {
@@ -514,6 +524,25 @@ impl<'p> TargetSession<'p> {
         self.levels
             .iter()
             .filter_map(|l| l.files.get(service).map(|f| format!("{}/{f}", l.dir)))
+            .collect()
+    }
+
+    /// Every hierarchy level's file for `service` and this target, lowest precedence
+    /// first: the existing file, or the path a new YAML file would take
+    /// (`layers/env/prod/checkout.yaml`).
+    pub fn layer_slots(&self, service: &str) -> Vec<LayerSlot> {
+        self.levels
+            .iter()
+            .map(|l| match l.files.get(service) {
+                Some(f) => LayerSlot {
+                    path: format!("{}/{f}", l.dir),
+                    exists: true,
+                },
+                None => LayerSlot {
+                    path: format!("{}/{service}.yaml", l.dir),
+                    exists: false,
+                },
+            })
             .collect()
     }
 

@@ -6,6 +6,7 @@
 //! equal, because an equal value is exactly what such a rule forbids.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::path::{Segment, segments_to_string};
 use crate::project::Target;
@@ -13,6 +14,7 @@ use crate::value::Node;
 
 use super::hash::{self, Hashed};
 use super::policy::{PolicyDate, VariationKind, VariationPolicy, VariationRule};
+use super::vocabulary::Vocabulary;
 
 /// What a difference (or a forbidden equality) is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,7 +68,7 @@ pub struct Side<'a> {
 #[derive(Debug, Clone)]
 pub struct Finding<'a> {
     /// The service.
-    pub service: String,
+    pub service: Arc<str>,
     /// The parameter path inside the service.
     pub path: Vec<Segment>,
     /// The classification.
@@ -76,11 +78,14 @@ pub struct Finding<'a> {
     /// The other target's value (`None`: absent there).
     pub other: Option<&'a Node>,
     /// The reference target.
-    pub reference_target: String,
+    pub reference_target: Arc<str>,
     /// The other target.
-    pub other_target: String,
-    /// The index in `variations.yaml` of the rule that decided, if any.
+    pub other_target: Arc<str>,
+    /// The index in [`VariationPolicy::rules`] of the rule that decided, if any.
     pub rule: Option<usize>,
+    /// For targets of different providers: the vocabulary entry (`size:medium`) both
+    /// values stand for, which makes the difference `expected`.
+    pub vocabulary: Option<String>,
 }
 
 impl Finding<'_> {
@@ -136,12 +141,22 @@ fn judge(rule: Option<&VariationRule>, both_present: bool, today: PolicyDate) ->
         VariationKind::MustEqual => Class::Violation,
         VariationKind::MustDiffer if expired => unexplained,
         VariationKind::MustDiffer => Class::Expected,
-        VariationKind::MayDiffer | VariationKind::MayBeAbsent if expired => Class::Expired,
-        VariationKind::MayDiffer => Class::Expected,
-        // `may-be-absent` excuses absence, not a different value.
+        // `may-be-absent` excuses absence, not a different value (expired or not).
         VariationKind::MayBeAbsent if both_present => Class::Drift,
-        VariationKind::MayBeAbsent => Class::Expected,
+        VariationKind::MayDiffer | VariationKind::MayBeAbsent if expired => Class::Expired,
+        VariationKind::MayDiffer | VariationKind::MayBeAbsent => Class::Expected,
     }
+}
+
+/// What differences are judged by.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'p> {
+    /// The variation policy.
+    pub policy: &'p VariationPolicy,
+    /// The day expiry is judged on.
+    pub today: PolicyDate,
+    /// Provider vocabularies, to recognise the same portable value on two providers.
+    pub vocabulary: Option<&'p Vocabulary>,
 }
 
 /// Compares `other` with `reference` for `service` and classifies every difference, and
@@ -153,20 +168,67 @@ pub fn classify<'a>(
     policy: &VariationPolicy,
     today: PolicyDate,
 ) -> Vec<Finding<'a>> {
+    let cx = Context {
+        policy,
+        today,
+        vocabulary: None,
+    };
+    classify_in(service, reference, other, &cx)
+}
+
+/// [`classify`] with every judging input, including provider vocabularies.
+pub fn classify_in<'a>(
+    service: &str,
+    reference: Side<'a>,
+    other: Side<'a>,
+    cx: &Context<'_>,
+) -> Vec<Finding<'a>> {
     let ha = Hashed::new(reference.root);
     let hb = Hashed::new(other.root);
+    classify_hashed(service, reference, &ha, other, &hb, cx)
+}
+
+/// [`classify_in`] with both sides already hashed (`ha` of `reference.root`, `hb` of
+/// `other.root`), so a reference compared with several targets is hashed once.
+pub fn classify_hashed<'a>(
+    service: &str,
+    reference: Side<'a>,
+    ha: &Hashed<'a>,
+    other: Side<'a>,
+    hb: &Hashed<'a>,
+    cx: &Context<'_>,
+) -> Vec<Finding<'a>> {
+    let (policy, today) = (cx.policy, cx.today);
+    // Shared by every finding of the call (there can be hundreds of thousands).
+    let service_name: Arc<str> = Arc::from(service);
+    let reference_name: Arc<str> = Arc::from(reference.target.to_string());
+    let other_name: Arc<str> = Arc::from(other.target.to_string());
     let mut out: Vec<Finding<'a>> = Vec::new();
     let finding = |path: &[Segment], class, a, b, rule: Option<&VariationRule>| Finding {
-        service: service.to_string(),
+        service: service_name.clone(),
         path: path.to_vec(),
         class,
         reference: a,
         other: b,
-        reference_target: reference.target.to_string(),
-        other_target: other.target.to_string(),
+        reference_target: reference_name.clone(),
+        other_target: other_name.clone(),
         rule: rule.map(|r| r.index),
+        vocabulary: None,
     };
-    hash::diff(Some(&ha), Some(&hb), &mut |path, a, b| {
+    hash::diff(Some(ha), Some(hb), &mut |path, a, b| {
+        if let (Some(voc), Some(x), Some(y)) = (cx.vocabulary, a, b)
+            && let Some(entry) = voc.common(
+                &reference.target.provider,
+                &x.value,
+                &other.target.provider,
+                &y.value,
+            )
+        {
+            let mut f = finding(path, Class::Expected, a, b, None);
+            f.vocabulary = Some(entry.to_string());
+            out.push(f);
+            return;
+        }
         let rule = rule_for(policy, service, path, reference.target, other.target);
         let class = judge(rule, a.is_some() && b.is_some(), today);
         out.push(finding(path, class, a, b, rule));

@@ -16,76 +16,124 @@ pub type LeafVisitor<'a, 'f> = dyn FnMut(&[Segment], Option<&'a Node>, Option<&'
 pub type TreeHash = [u8; 32];
 
 /// A node with the hash of its subtree and its children, hashed the same way.
+///
+/// Only maps and lists carry a stored hash: a scalar is fed into its parent's hash
+/// directly and compared by value, which saves a hasher per leaf (most nodes are leaves).
 #[derive(Debug)]
 pub struct Hashed<'a> {
     /// The node.
     pub node: &'a Node,
-    /// The hash of the node's value (locations are not part of it).
-    pub hash: TreeHash,
-    /// Children in document order (map entries or list items).
-    pub children: Vec<(Segment, Hashed<'a>)>,
+    /// The hash of a map or list (unused for scalars).
+    digest: TreeHash,
+    /// Children in document order (map entries or list items), aligned with the node's
+    /// map indices or list positions.
+    children: Vec<Hashed<'a>>,
+}
+
+/// Whether a value is a container (a map or list, empty or not).
+fn is_container(v: &Value) -> bool {
+    matches!(v, Value::Map(_) | Value::List(_))
 }
 
 impl<'a> Hashed<'a> {
     /// Hashes `node` and everything under it.
     pub fn new(node: &'a Node) -> Hashed<'a> {
-        let mut h = blake3::Hasher::new();
-        let children = match &node.value {
+        match &node.value {
             Value::Map(m) => {
-                let children: Vec<(Segment, Hashed<'a>)> = m
-                    .iter()
-                    .map(|(k, v)| (Segment::Key(k.clone()), Hashed::new(v)))
-                    .collect();
-                let mut sorted: Vec<(&str, &TreeHash)> = children
-                    .iter()
-                    .map(|(s, c)| match s {
-                        Segment::Key(k) => (&**k, &c.hash),
-                        Segment::Index(_) => ("", &c.hash),
-                    })
-                    .collect();
-                sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let children: Vec<Hashed<'a>> = m.values().map(Hashed::new).collect();
+                let mut order: Vec<(&str, &Hashed<'a>)> =
+                    m.keys().map(|k| &**k).zip(children.iter()).collect();
+                order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut h = blake3::Hasher::new();
                 h.update(b"m");
-                h.update(&(sorted.len() as u64).to_le_bytes());
-                for (k, c) in sorted {
+                h.update(&(order.len() as u64).to_le_bytes());
+                for (k, c) in order {
                     h.update(&(k.len() as u64).to_le_bytes());
                     h.update(k.as_bytes());
-                    h.update(c);
+                    c.feed(&mut h);
                 }
-                children
+                Hashed {
+                    node,
+                    digest: *h.finalize().as_bytes(),
+                    children,
+                }
             }
             Value::List(items) => {
-                let children: Vec<(Segment, Hashed<'a>)> = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (Segment::Index(i), Hashed::new(v)))
-                    .collect();
+                let children: Vec<Hashed<'a>> = items.iter().map(Hashed::new).collect();
+                let mut h = blake3::Hasher::new();
                 h.update(b"l");
                 h.update(&(children.len() as u64).to_le_bytes());
-                for (_, c) in &children {
-                    h.update(&c.hash);
+                for c in &children {
+                    c.feed(&mut h);
                 }
-                children
+                Hashed {
+                    node,
+                    digest: *h.finalize().as_bytes(),
+                    children,
+                }
             }
-            scalar => {
-                hash_scalar(&mut h, scalar);
-                Vec::new()
-            }
-        };
-        Hashed {
-            node,
-            hash: *h.finalize().as_bytes(),
-            children,
+            _ => Hashed {
+                node,
+                digest: [0; 32],
+                children: Vec::new(),
+            },
         }
     }
 
+    /// The hash of the node's value (locations are not part of it): equal hashes, equal
+    /// values.
+    pub fn hash(&self) -> TreeHash {
+        if is_container(&self.node.value) {
+            self.digest
+        } else {
+            let mut h = blake3::Hasher::new();
+            self.feed(&mut h);
+            *h.finalize().as_bytes()
+        }
+    }
+
+    /// Adds this node's content to its parent's hasher: a container's digest, or the
+    /// scalar itself (tagged and length-prefixed, so no two values feed the same bytes).
+    fn feed(&self, h: &mut blake3::Hasher) {
+        if is_container(&self.node.value) {
+            h.update(b"H");
+            h.update(&self.digest);
+        } else {
+            hash_scalar(h, &self.node.value);
+        }
+    }
+
+    /// Whether two nodes have equal values, by hash for containers.
+    fn same(&self, other: &Hashed<'_>) -> bool {
+        match (
+            is_container(&self.node.value),
+            is_container(&other.node.value),
+        ) {
+            (true, true) => self.digest == other.digest,
+            (false, false) => self.node.value == other.node.value,
+            _ => false,
+        }
+    }
+
+    /// The children with their path segments.
+    fn segments(&self) -> impl Iterator<Item = (Segment, &Hashed<'a>)> {
+        let keys: Option<&crate::value::Map> = self.node.value.as_map();
+        self.children.iter().enumerate().map(move |(i, c)| {
+            let seg = match keys.and_then(|m| m.get_index(i)) {
+                Some((k, _)) => Segment::Key(k.as_ref().into()),
+                None => Segment::Index(i),
+            };
+            (seg, c)
+        })
+    }
+
     fn child(&self, seg: &Segment) -> Option<&Hashed<'a>> {
-        match seg {
-            Segment::Index(i) => self.children.get(*i).map(|(_, c)| c),
-            Segment::Key(k) => self
-                .children
-                .iter()
-                .find(|(s, _)| matches!(s, Segment::Key(x) if x == k))
-                .map(|(_, c)| c),
+        match (seg, &self.node.value) {
+            (Segment::Index(i), Value::List(_)) => self.children.get(*i),
+            (Segment::Key(k), Value::Map(m)) => {
+                m.get_index_of(&**k).and_then(|i| self.children.get(i))
+            }
+            _ => None,
         }
     }
 }
@@ -104,23 +152,22 @@ fn hash_scalar(h: &mut blake3::Hasher, v: &Value) {
         }
         Value::Float(f) => {
             h.update(b"d");
+            // `-0.0 == 0.0`, as `Value`'s equality says: one hash for both.
+            let f = if *f == 0.0 { 0.0 } else { *f };
             h.update(&f.to_bits().to_le_bytes());
         }
         Value::Str(s) => {
             h.update(b"s");
+            h.update(&(s.len() as u64).to_le_bytes());
             h.update(s.as_bytes());
         }
         Value::Template(t) => {
             h.update(b"T");
+            h.update(&(t.source.len() as u64).to_le_bytes());
             h.update(t.source.as_bytes());
         }
-        // Containers are hashed by `Hashed::new`; an empty one still needs a tag.
-        Value::Map(_) => {
-            h.update(b"m");
-        }
-        Value::List(_) => {
-            h.update(b"l");
-        }
+        // Containers are hashed by `Hashed::new`.
+        Value::Map(_) | Value::List(_) => {}
     }
 }
 
@@ -141,8 +188,8 @@ pub fn diff<'a>(a: Option<&Hashed<'a>>, b: Option<&Hashed<'a>>, f: &mut LeafVisi
             }
             return;
         }
-        for (s, c) in &x.children {
-            path.push(s.clone());
+        for (s, c) in x.segments() {
+            path.push(s);
             leaves(c, path, out);
             path.pop();
         }
@@ -155,7 +202,7 @@ pub fn diff<'a>(a: Option<&Hashed<'a>>, b: Option<&Hashed<'a>>, f: &mut LeafVisi
     ) {
         match (a, b) {
             (None, None) => {}
-            (Some(x), Some(y)) if x.hash == y.hash => {}
+            (Some(x), Some(y)) if x.same(y) => {}
             (Some(x), None) => leaves(x, path, &mut |p, n| f(p, Some(n), None)),
             (None, Some(y)) => leaves(y, path, &mut |p, n| f(p, None, Some(n))),
             (Some(x), Some(y)) => {
@@ -176,14 +223,15 @@ pub fn diff<'a>(a: Option<&Hashed<'a>>, b: Option<&Hashed<'a>>, f: &mut LeafVisi
                     }
                     return;
                 }
-                for (s, c) in &x.children {
-                    path.push(s.clone());
-                    walk(Some(c), y.child(s), path, f);
+                for (s, c) in x.segments() {
+                    let other = y.child(&s);
+                    path.push(s);
+                    walk(Some(c), other, path, f);
                     path.pop();
                 }
-                for (s, c) in &y.children {
-                    if x.child(s).is_none() {
-                        path.push(s.clone());
+                for (s, c) in y.segments() {
+                    if x.child(&s).is_none() {
+                        path.push(s);
                         walk(None, Some(c), path, f);
                         path.pop();
                     }
@@ -227,22 +275,22 @@ mod tests {
     fn equal_trees_hash_equal_whatever_the_key_order() {
         let a = doc("a: 1\nb: {c: [1, 2], d: x}\n");
         let b = doc("b: {d: x, c: [1, 2]}\na: 1\n");
-        assert_eq!(Hashed::new(&a).hash, Hashed::new(&b).hash);
+        assert_eq!(Hashed::new(&a).hash(), Hashed::new(&b).hash());
         assert!(changes(&a, &b).is_empty());
         let c = doc("a: 1\nb: {c: [2, 1], d: x}\n");
         assert_ne!(
-            Hashed::new(&a).hash,
-            Hashed::new(&c).hash,
+            Hashed::new(&a).hash(),
+            Hashed::new(&c).hash(),
             "list order matters"
         );
         // Types are part of the content.
         assert_ne!(
-            Hashed::new(&doc("a: 1\n")).hash,
-            Hashed::new(&doc("a: \"1\"\n")).hash
+            Hashed::new(&doc("a: 1\n")).hash(),
+            Hashed::new(&doc("a: \"1\"\n")).hash()
         );
         assert_ne!(
-            Hashed::new(&doc("a: {}\n")).hash,
-            Hashed::new(&doc("a: []\n")).hash
+            Hashed::new(&doc("a: {}\n")).hash(),
+            Hashed::new(&doc("a: []\n")).hash()
         );
     }
 
@@ -317,7 +365,7 @@ mod tests {
                 .collect();
             want.sort();
             prop_assert_eq!(changes(&na, &nb), want);
-            prop_assert_eq!(Hashed::new(&na).hash == Hashed::new(&nb).hash, na.value == nb.value);
+            prop_assert_eq!(Hashed::new(&na).hash() == Hashed::new(&nb).hash(), na.value == nb.value);
         }
     }
 }

@@ -4,4 +4,7 @@
 
 pub mod engine;
 pub mod hash;
+pub mod patch;
 pub mod policy;
+pub mod remedy;
+pub mod vocabulary;

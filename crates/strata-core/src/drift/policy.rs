@@ -153,9 +153,12 @@ pub struct VariationRule {
     pub owner: Option<String>,
     /// The last day the rule applies; afterwards it is reported as expired.
     pub expires: Option<PolicyDate>,
-    /// Where the rule item starts in `variations.yaml`.
+    /// The file that declares the rule: `policies/variations.yaml`, or a schema carrying
+    /// `x-strata-variation`.
+    pub file: Arc<str>,
+    /// Where the rule item starts in its file.
     pub loc: Loc,
-    /// The rule's position in the `variations` list (0-based).
+    /// The rule's position in [`VariationPolicy::rules`] (0-based).
     pub index: usize,
 }
 
@@ -206,6 +209,18 @@ const RULE_KEYS: &[&str] = &[
     "expires",
 ];
 
+/// The keys of an `x-strata-variation` annotation: a rule without `params` (the annotated
+/// schema node names the parameter).
+const SCHEMA_RULE_KEYS: &[&str] = &[
+    "kind",
+    "envs",
+    "providers",
+    "targets",
+    "reason",
+    "owner",
+    "expires",
+];
+
 impl VariationPolicy {
     /// Project-relative path of the policy file.
     pub const PATH: &'static str = "policies/variations.yaml";
@@ -243,6 +258,53 @@ impl VariationPolicy {
         Ok(VariationPolicy { rules })
     }
 
+    /// Adds the rules that `service`'s schema (read from `schema_path`) declares on its
+    /// nodes with `x-strata-variation` — one rule (a map with `kind`, `reason` and the
+    /// optional scope, `owner` and `expires`) or a list of them. The annotated node names
+    /// the parameter: `properties.db.properties.host` becomes `service:db.host`, `items`
+    /// `[*]`, and `patternProperties`/`additionalProperties` any key (`*`).
+    pub fn add_schema_rules(
+        &mut self,
+        service: &str,
+        schema_path: &str,
+        schema: &Node,
+        config: Option<&ProjectConfig>,
+    ) -> Result<(), Diagnostic> {
+        let r = Reader {
+            doc: crate::project::Reader {
+                path: Arc::from(schema_path),
+            },
+            config,
+        };
+        let mut found: Vec<(String, &Node)> = Vec::new();
+        crate::validate::schema::walk_schema(schema, &mut |pats, node| {
+            if let Some(annotation) = node.value.as_map().and_then(|m| m.get(SCHEMA_KEY)) {
+                found.push((schema_glob(service, pats), annotation));
+            }
+        });
+        for (glob, annotation) in found {
+            let items: Vec<&Node> = match &annotation.value {
+                Value::List(items) => items.iter().collect(),
+                _ => vec![annotation],
+            };
+            let params = ParamGlob::parse(&glob).map_err(|e| {
+                r.err(
+                    annotation.loc,
+                    format!("`{SCHEMA_KEY}` on a property Strata cannot name: {e}"),
+                    "annotate a property whose name is a plain key, or write the rule in policies/variations.yaml",
+                )
+            })?;
+            for item in items {
+                let m = r.rule_map(item)?;
+                r.only_keys(m, item, SCHEMA_RULE_KEYS, SCHEMA_KEY)?;
+                let index = self.rules.len();
+                let rule = r.rule_body(m, item, index, vec![params.clone()])?;
+                self.rules.push(rule);
+            }
+        }
+        Ok(())
+    }
+
     /// Rules applying to parameter `(service, path)` when comparing targets `a` and `b`:
     /// some param glob matches, and the scope includes at least one of the two targets (an
     /// empty scope list means any; `envs`, `providers` and `targets` are ANDed). "EU prod
@@ -265,6 +327,36 @@ impl VariationPolicy {
         found.sort_by_key(|&(spec, r)| (std::cmp::Reverse(spec), r.index));
         found.into_iter().map(|(_, r)| r).collect()
     }
+}
+
+/// The schema keyword that declares a variation rule on the annotated parameter.
+pub const SCHEMA_KEY: &str = "x-strata-variation";
+
+/// The parameter glob naming what a schema walk's patterns select.
+fn schema_glob(service: &str, pats: &[crate::validate::schema::Pat]) -> String {
+    use crate::validate::schema::Pat;
+    let mut out = format!("{service}:");
+    if pats.is_empty() {
+        out.push_str("**");
+    }
+    for (i, pat) in pats.iter().enumerate() {
+        match pat {
+            Pat::AnyIndex => out.push_str("[*]"),
+            Pat::Key(k) => {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Pat::AnyKey | Pat::KeyMatching(_) | Pat::OtherKeys { .. } => {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push('*');
+            }
+        }
+    }
+    out
 }
 
 /// Reads one `variations.yaml` tree into rules, producing located errors.
@@ -313,16 +405,7 @@ impl Reader<'_> {
     }
 
     fn rule(&self, item: &Node, index: usize) -> Result<VariationRule, Diagnostic> {
-        let m = item.value.as_map().ok_or_else(|| {
-            self.err(
-                item.loc,
-                format!(
-                    "a variation rule must be a mapping, found {}",
-                    item.value.a_type_name()
-                ),
-                "write `- params: [\"svc:path\"]` with `kind:` and `reason:` below it",
-            )
-        })?;
+        let m = self.rule_map(item)?;
         self.only_keys(m, item, RULE_KEYS, "a variation rule")?;
 
         // params
@@ -353,7 +436,30 @@ impl Reader<'_> {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        self.rule_body(m, item, index, params)
+    }
 
+    fn rule_map<'n>(&self, item: &'n Node) -> Result<&'n crate::value::Map, Diagnostic> {
+        item.value.as_map().ok_or_else(|| {
+            self.err(
+                item.loc,
+                format!(
+                    "a variation rule must be a mapping, found {}",
+                    item.value.a_type_name()
+                ),
+                "write `- params: [\"svc:path\"]` with `kind:` and `reason:` below it",
+            )
+        })
+    }
+
+    /// Everything of a rule but its `params`.
+    fn rule_body(
+        &self,
+        m: &crate::value::Map,
+        item: &Node,
+        index: usize,
+        params: Vec<ParamGlob>,
+    ) -> Result<VariationRule, Diagnostic> {
         // kind
         let known_kinds = VariationKind::ALL.map(VariationKind::as_str).join(", ");
         let kind_node = m.get("kind").ok_or_else(|| {
@@ -444,6 +550,7 @@ impl Reader<'_> {
             reason,
             owner,
             expires,
+            file: self.path.clone(),
             loc: item.loc,
             index,
         })
@@ -746,6 +853,110 @@ services: {checkout: {}}
             .map(|r| r.index)
             .collect();
         assert_eq!(order, vec![2, 3, 4, 1, 0]);
+    }
+
+    fn schema(text: &str) -> Node {
+        let path: Arc<str> = Arc::from("schemas/checkout.yaml");
+        parse_document(
+            &path,
+            FileId(0),
+            text.as_bytes(),
+            Format::Yaml,
+            ParseOptions { templates: false },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn schemas_declare_rules_on_the_annotated_parameter() {
+        let mut p = parse(CANONICAL).unwrap();
+        let s = schema(
+            "type: object
+properties:
+  db:
+    properties:
+      host:
+        type: string
+        x-strata-variation: {kind: must-differ, reason: own databases, envs: [prod]}
+  sidecars:
+    items:
+      properties:
+        image:
+          x-strata-variation:
+            - {kind: may-differ, reason: canary images}
+            - {kind: must-equal, reason: pinned in prod, targets: [prod/aws/us-east-1]}
+  labels:
+    additionalProperties:
+      x-strata-variation: {kind: may-differ, reason: free-form, expires: 2027-01-31}
+",
+        );
+        p.add_schema_rules("checkout", "schemas/checkout.yaml", &s, Some(&config()))
+            .unwrap();
+        let added: Vec<(String, VariationKind, usize, &str)> = p.rules[2..]
+            .iter()
+            .map(|r| (r.params[0].to_string(), r.kind, r.index, &*r.file))
+            .collect();
+        assert_eq!(
+            added,
+            vec![
+                (
+                    "checkout:db.host".to_string(),
+                    VariationKind::MustDiffer,
+                    2,
+                    "schemas/checkout.yaml"
+                ),
+                (
+                    "checkout:sidecars[*].image".to_string(),
+                    VariationKind::MayDiffer,
+                    3,
+                    "schemas/checkout.yaml"
+                ),
+                (
+                    "checkout:sidecars[*].image".to_string(),
+                    VariationKind::MustEqual,
+                    4,
+                    "schemas/checkout.yaml"
+                ),
+                (
+                    "checkout:labels.*".to_string(),
+                    VariationKind::MayDiffer,
+                    5,
+                    "schemas/checkout.yaml"
+                ),
+            ]
+        );
+        assert_eq!(p.rules[2].envs, vec!["prod"]);
+        assert_eq!(p.rules[2].loc.line, 7);
+        assert!(p.rules[2].params[0].matches("checkout", &segs("db.host")));
+        assert!(p.rules[3].params[0].matches("checkout", &segs("sidecars[3].image")));
+
+        // `params` is implied, an unknown environment or key is located in the schema.
+        for (bad, want) in [
+            (
+                "x-strata-variation: {kind: may-differ, reason: r, params: [\"a:b\"]}\n",
+                "params",
+            ),
+            (
+                "x-strata-variation: {kind: may-differ, reason: r, envs: [qa]}\n",
+                "`qa`",
+            ),
+            (
+                "x-strata-variation: {kind: maybe, reason: r}\n",
+                "unknown variation kind",
+            ),
+            ("x-strata-variation: [1]\n", "must be a mapping"),
+        ] {
+            let e = VariationPolicy::default()
+                .add_schema_rules(
+                    "checkout",
+                    "schemas/checkout.yaml",
+                    &schema(bad),
+                    Some(&config()),
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains("schemas/checkout.yaml:1:"), "{e}");
+            assert!(e.to_string().contains(want), "{bad}: {e}");
+        }
     }
 
     prop_compose! {

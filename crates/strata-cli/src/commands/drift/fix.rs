@@ -1,0 +1,100 @@
+//! `strata drift --patch`: a unified diff of the layer files implementing, for every
+//! failing finding, the first remediation option that re-resolution confirms (see
+//! `strata_core::drift::patch`). The diff goes to stdout, what it does to stderr.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use strata_core::drift::patch::{Repair, plan, unified_diff};
+use strata_core::files::ProjectSource;
+
+use super::Collected;
+use crate::error::CliError;
+use crate::fs_source::DirSource;
+use crate::output::emit;
+
+/// Prints the patch; exit 1 when some failing finding has no repair.
+pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
+    let repairs: Vec<Repair> = c.items.iter().filter_map(|i| i.repair.clone()).collect();
+    let base: Arc<dyn ProjectSource> = Arc::new(DirSource::new(root));
+    let planned = plan(base, &repairs, &c.pairs).map_err(|e| CliError::Io(e.to_string()))?;
+    emit(&unified_diff(&planned.changes, &git_prefix(root)))?;
+
+    let failing: Vec<&super::Item> = c.items.iter().filter(|i| i.class.fails()).collect();
+    let undecided: Vec<String> = failing
+        .iter()
+        .filter(|i| {
+            let id = i.json["id"].as_str().unwrap_or("");
+            i.repair.is_none() || planned.unrepaired.iter().any(|u| u == id)
+        })
+        .map(|i| {
+            format!(
+                "  {} {} ({} vs {}) [{}]",
+                i.class.as_str(),
+                i.json["param"].as_str().unwrap_or(""),
+                i.json["reference"].as_str().unwrap_or(""),
+                i.json["target"].as_str().unwrap_or(""),
+                i.json["id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    eprintln!(
+        "the patch repairs {} of {} failing findings, editing {} file(s); apply it with `git apply`",
+        failing.len() - undecided.len(),
+        failing.len(),
+        planned.changes.len()
+    );
+    if undecided.is_empty() {
+        Ok(())
+    } else {
+        eprintln!(
+            "these need a decision (a distinct value, or `strata drift ack ID --reason …`):\n{}",
+            undecided.join("\n")
+        );
+        Err(CliError::Findings)
+    }
+}
+
+/// The project's directory inside its git repository (`deploy/config/`), so the patch
+/// applies from the repository's root; `""` when the project is the root or not in git.
+fn git_prefix(root: &Path) -> String {
+    let Ok(abs) = root.canonicalize() else {
+        return String::new();
+    };
+    let mut dir = abs.as_path();
+    loop {
+        if dir.join(".git").exists() {
+            let rel = abs.strip_prefix(dir).unwrap_or(Path::new(""));
+            let rel: Vec<String> = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            return if rel.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", rel.join("/"))
+            };
+        }
+        match dir.parent() {
+            Some(p) => dir = p,
+            None => return String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_is_the_project_directory_inside_the_repository() {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(repo.path().join(".git")).unwrap();
+        std::fs::create_dir_all(repo.path().join("deploy/config")).unwrap();
+        assert_eq!(git_prefix(repo.path()), "");
+        assert_eq!(
+            git_prefix(&repo.path().join("deploy/config")),
+            "deploy/config/"
+        );
+    }
+}
