@@ -870,6 +870,11 @@ fn since_compares_only_the_services_whose_effective_configuration_changed() {
     fx.run(&["import", "-m", "policy"]).ok();
     let v = fx.run(&["drift", "--since", "HEAD~1", "--json"]).json();
     assert_eq!(v["since"]["candidates"], 11, "{v}");
+    assert_eq!(
+        v["since"]["changed_services"].as_array().unwrap().len(),
+        11,
+        "{v}"
+    );
     // Without a store there is nothing to compare with.
     let plain = acme();
     let r = plain.run(&["drift", "--since", "HEAD"]).expect(2);

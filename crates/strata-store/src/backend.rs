@@ -5,7 +5,9 @@
 //! SQLite and PostgreSQL behave identically and pass one conformance suite.
 
 use crate::error::StoreError;
-use crate::model::{Commit, CommitOutcome, FileChange, Hash, ParamChange, Revision, RevisionId};
+use crate::model::{
+    Commit, CommitOutcome, FileChange, Hash, LayerRefs, ParamChange, Revision, RevisionId,
+};
 
 /// One problem `fsck` found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -89,6 +91,11 @@ pub trait Store: Send + Sync {
 
     /// Files changed by revision `seq`.
     fn file_changes(&self, seq: u64) -> Result<Vec<FileChange>, StoreError>;
+
+    /// The layer files that reference other services in revision `seq`, with the services
+    /// each references (the reference index). `None` when the index does not cover `seq`:
+    /// a store whose revisions predate the index; callers then read the files.
+    fn layer_refs(&self, seq: u64) -> Result<Option<Vec<LayerRefs>>, StoreError>;
 
     /// Parameter rows of revisions `after < seq <= upto`, with their seq.
     fn param_changes_between(

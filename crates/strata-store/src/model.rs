@@ -419,6 +419,65 @@ pub struct Commit {
     pub files: Vec<FileChange>,
     /// Changed parameters.
     pub params: Vec<ParamChange>,
+    /// The reference index rows: changed layer files that reference another service or
+    /// did before this commit.
+    pub refs: Vec<LayerRefs>,
+}
+
+/// Which services a layer file `${ref:…}`s as of one revision: the reference index that
+/// lets `strata drift --since` find the services depending on a changed one without
+/// reading every layer file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerRefs {
+    /// The layer file.
+    pub path: String,
+    /// The services it references, sorted (`None`: the file was deleted).
+    pub services: Option<Vec<String>>,
+}
+
+impl LayerRefs {
+    /// The column text: `a,b`, empty for none, `!` for a deleted file.
+    pub fn encode(&self) -> String {
+        match &self.services {
+            None => "!".to_string(),
+            Some(v) => v.join(","),
+        }
+    }
+
+    /// The services in a column text (none for a deleted file).
+    pub fn decode(text: &str) -> Vec<String> {
+        if text == "!" {
+            return Vec::new();
+        }
+        text.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// The services `text` references with `${ref:SERVICE:…}` (not `$${` escapes), sorted.
+pub fn referenced_services(text: &[u8]) -> Vec<String> {
+    const OPEN: &[u8] = b"${ref:";
+    let mut out: Vec<String> = Vec::new();
+    for at in memchr::memmem::find_iter(text, OPEN) {
+        if at > 0 && text[at - 1] == b'$' {
+            continue;
+        }
+        let rest = &text[at + OPEN.len()..];
+        let end = rest
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_'))
+            .unwrap_or(rest.len());
+        if end > 0 && rest.get(end) == Some(&b':') {
+            let name = String::from_utf8_lossy(&rest[..end]).into_owned();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// What a compare-and-swap commit did.

@@ -14,14 +14,16 @@ use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified
 use crate::error::StoreError;
 use crate::migrations::{self, Migration};
 use crate::model::{
-    Commit, CommitOutcome, FileChange, FileChangeKind, Hash, ParamChange, Revision, RevisionId,
+    Commit, CommitOutcome, FileChange, FileChangeKind, Hash, LayerRefs, ParamChange, Revision,
+    RevisionId,
 };
 use crate::sqlite::verify_row;
 
 /// Versioned schema; entry `i` brings the store to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: r#"
 CREATE TABLE strata_blobs (hash TEXT COLLATE "C" PRIMARY KEY, data BYTEA NOT NULL);
 CREATE TABLE strata_revisions (
     seq BIGINT PRIMARY KEY,
@@ -43,7 +45,22 @@ CREATE TABLE strata_param_changes (param TEXT COLLATE "C" NOT NULL, seq BIGINT N
 CREATE INDEX strata_param_changes_param ON strata_param_changes (param, seq);
 CREATE INDEX strata_param_changes_seq ON strata_param_changes (seq);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        // The reference index; it covers every revision only in a store created with it.
+        sql: r#"
+CREATE TABLE strata_layer_refs (
+    path TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    refs TEXT NOT NULL,
+    PRIMARY KEY (path, seq)
+);
+CREATE TABLE strata_layer_refs_from (seq BIGINT NOT NULL);
+INSERT INTO strata_layer_refs_from (seq) SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_revisions;
+"#,
+    },
+];
 
 /// Serialises concurrent first opens of one database (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x5354_5241_5441;
@@ -440,6 +457,17 @@ impl Store for PgStore {
                 .map(|p| [seq_text.as_str(), p.param.as_str(), p.file.as_str()]),
         )
         .map_err(err)?;
+        let encoded: Vec<String> = commit.refs.iter().map(LayerRefs::encode).collect();
+        copy_rows(
+            &mut tx,
+            "COPY strata_layer_refs (seq, path, refs) FROM STDIN",
+            &mut commit
+                .refs
+                .iter()
+                .zip(&encoded)
+                .map(|(r, e)| [seq_text.as_str(), r.path.as_str(), e.as_str()]),
+        )
+        .map_err(err)?;
         tx.execute(
             "UPDATE strata_refs SET rev = $1 WHERE name = 'HEAD'",
             &[&rev.id.to_string()],
@@ -447,6 +475,35 @@ impl Store for PgStore {
         .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(CommitOutcome::Committed)
+    }
+
+    fn layer_refs(&self, seq: u64) -> Result<Option<Vec<LayerRefs>>, StoreError> {
+        let mut client = self.client();
+        let from: i64 = client
+            .query_one("SELECT seq FROM strata_layer_refs_from", &[])
+            .map_err(self.err())?
+            .get(0);
+        if from > 1 {
+            return Ok(None);
+        }
+        let rows = client
+            .query(
+                "SELECT r.path, r.refs FROM strata_layer_refs r
+                 JOIN (SELECT path, MAX(seq) AS m FROM strata_layer_refs WHERE seq <= $1 GROUP BY path) l
+                   ON r.path = l.path AND r.seq = l.m
+                 WHERE r.refs <> '' AND r.refs <> '!'
+                 ORDER BY r.path",
+                &[&(seq as i64)],
+            )
+            .map_err(self.err())?;
+        Ok(Some(
+            rows.iter()
+                .map(|r| LayerRefs {
+                    path: r.get::<_, String>(0),
+                    services: Some(LayerRefs::decode(r.get::<_, &str>(1))),
+                })
+                .collect(),
+        ))
     }
 
     fn file_changes(&self, seq: u64) -> Result<Vec<FileChange>, StoreError> {

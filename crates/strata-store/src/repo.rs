@@ -21,8 +21,8 @@ use crate::changeset::{Changeset, ParamEdit};
 use crate::crypto::{self, Identities, Recipients};
 use crate::error::{Conflict, StoreError};
 use crate::model::{
-    Commit, CommitMeta, CommitOutcome, FileChange, FileChangeKind, Hash, Manifest, ParamChange,
-    Revision, RevisionId,
+    Commit, CommitMeta, CommitOutcome, FileChange, FileChangeKind, Hash, LayerRefs, Manifest,
+    ParamChange, Revision, RevisionId, referenced_services,
 };
 use crate::source::{BlobCache, StoreSource, read_blob, read_blobs};
 use crate::tree::Tree;
@@ -421,6 +421,23 @@ impl Repository {
         for p in per_file {
             params.extend(p?);
         }
+        // The reference index records only files that reference (or stop referencing)
+        // another service, so it stays as small as the web of references.
+        let mut refs = Vec::new();
+        for &(path, _, old_hash, new) in &layers {
+            let now = new.map(|b| referenced_services(b));
+            let before = match old_hash.map(|h| read_blob(&*self.store, &self.cache, &h)) {
+                Some(Ok(bytes)) => referenced_services(&bytes),
+                Some(Err(StoreError::Corrupt { .. })) | None => Vec::new(),
+                Some(Err(e)) => return Err(e),
+            };
+            if !before.is_empty() || now.as_ref().is_some_and(|n| !n.is_empty()) {
+                refs.push(LayerRefs {
+                    path: path.to_string(),
+                    services: now,
+                });
+            }
+        }
         let (manifest_hash, trees) = old.rewrite(&tree_changes)?;
         for (h, b) in trees {
             if seen.insert(h) {
@@ -442,6 +459,7 @@ impl Repository {
             blobs,
             files,
             params,
+            refs,
         })
     }
 

@@ -15,13 +15,15 @@ use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified
 use crate::error::StoreError;
 use crate::migrations::{self, Migration};
 use crate::model::{
-    Commit, CommitOutcome, FileChange, FileChangeKind, Hash, ParamChange, Revision, RevisionId,
+    Commit, CommitOutcome, FileChange, FileChangeKind, Hash, LayerRefs, ParamChange, Revision,
+    RevisionId,
 };
 
 /// Versioned schema; entry `i` brings the store to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: "
 CREATE TABLE strata_blobs (hash TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE strata_revisions (
     seq INTEGER PRIMARY KEY,
@@ -43,7 +45,22 @@ CREATE TABLE strata_param_changes (param TEXT NOT NULL, seq INTEGER NOT NULL, fi
 CREATE INDEX strata_param_changes_param ON strata_param_changes (param, seq);
 CREATE INDEX strata_param_changes_seq ON strata_param_changes (seq);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        // The reference index; it covers every revision only in a store created with it.
+        sql: "
+CREATE TABLE strata_layer_refs (
+    path TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    refs TEXT NOT NULL,
+    PRIMARY KEY (path, seq)
+);
+CREATE TABLE strata_layer_refs_from (seq INTEGER NOT NULL);
+INSERT INTO strata_layer_refs_from (seq) SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_revisions;
+",
+    },
+];
 
 /// A store in one SQLite file.
 pub struct SqliteStore {
@@ -379,6 +396,17 @@ impl Store for SqliteStore {
             for p in &commit.params {
                 param.execute(params![p.param, seq, p.file]).map_err(err)?;
             }
+            if !commit.refs.is_empty() {
+                let mut refs = tx
+                    .prepare_cached(
+                        "INSERT INTO strata_layer_refs (path, seq, refs) VALUES (?1, ?2, ?3)",
+                    )
+                    .map_err(err)?;
+                for r in &commit.refs {
+                    refs.execute(params![r.path, seq, r.encode()])
+                        .map_err(err)?;
+                }
+            }
             tx.execute(
                 "UPDATE strata_refs SET rev = ?1 WHERE name = 'HEAD'",
                 params![rev.id.to_string()],
@@ -387,6 +415,39 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(err)?;
         Ok(CommitOutcome::Committed)
+    }
+
+    fn layer_refs(&self, seq: u64) -> Result<Option<Vec<LayerRefs>>, StoreError> {
+        let conn = self.conn();
+        let from: i64 = conn
+            .query_row("SELECT seq FROM strata_layer_refs_from", [], |r| r.get(0))
+            .map_err(self.err())?;
+        if from > 1 {
+            return Ok(None);
+        }
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT r.path, r.refs FROM strata_layer_refs r
+                 JOIN (SELECT path, MAX(seq) AS m FROM strata_layer_refs WHERE seq <= ?1 GROUP BY path) l
+                   ON r.path = l.path AND r.seq = l.m
+                 WHERE r.refs != '' AND r.refs != '!'
+                 ORDER BY r.path",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([seq as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(self.err())?;
+        rows.map(|row| {
+            row.map(|(path, refs)| LayerRefs {
+                path,
+                services: Some(LayerRefs::decode(&refs)),
+            })
+            .map_err(self.err())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
     }
 
     fn file_changes(&self, seq: u64) -> Result<Vec<FileChange>, StoreError> {
@@ -573,22 +634,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_store_from_before_the_reference_index_says_it_is_not_covered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let v1 = SqliteStore::open_with(&path, &MIGRATIONS[..1]).unwrap();
+        let commit = Commit {
+            expected_head: None,
+            revision: Revision::new(1, None, Hash::of(b"m"), crate::model::CommitMeta::default()),
+            blobs: Vec::new(),
+            files: Vec::new(),
+            params: Vec::new(),
+            refs: Vec::new(),
+        };
+        v1.commit(&commit).unwrap();
+        drop(v1);
+        let migrated = SqliteStore::open(&path).unwrap();
+        assert_eq!(migrated.layer_refs(1).unwrap(), None);
+        let fresh = SqliteStore::open(&dir.path().join("fresh.db")).unwrap();
+        assert_eq!(fresh.layer_refs(1).unwrap(), Some(Vec::new()));
+    }
+
+    #[test]
     fn a_newer_store_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
         drop(SqliteStore::open(&path).unwrap());
-        let newer = [
-            MIGRATIONS[0],
-            Migration {
-                version: 2,
-                sql: "CREATE TABLE strata_future (x INTEGER);",
-            },
-        ];
+        let mut newer = MIGRATIONS.to_vec();
+        newer.push(Migration {
+            version: MIGRATIONS.len() as i64 + 1,
+            sql: "CREATE TABLE strata_future (x INTEGER);",
+        });
         drop(SqliteStore::open_with(&path, &newer).unwrap());
+        let supported = MIGRATIONS.len() as i64;
         match SqliteStore::open(&path) {
             Err(StoreError::TooNew {
-                found, supported, ..
-            }) => assert_eq!((found, supported), (2, 1)),
+                found,
+                supported: s,
+                ..
+            }) => assert_eq!((found, s), (supported + 1, supported)),
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("opened a newer store"),
         }
@@ -604,6 +687,6 @@ mod tests {
             .conn()
             .query_row("SELECT count(*) FROM strata_schema", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, MIGRATIONS.len() as i64);
     }
 }

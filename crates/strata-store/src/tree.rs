@@ -253,6 +253,7 @@ mod tests {
             blobs,
             files: Vec::new(),
             params: Vec::new(),
+            refs: Vec::new(),
         };
         store.commit(&commit).unwrap();
         (dir, store, root)

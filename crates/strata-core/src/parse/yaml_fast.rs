@@ -302,6 +302,24 @@ mod tests {
         )
     }
 
+    /// Every command resolving anything reads the built-in catalogs: they stay in the fast
+    /// reader's subset (block style, double quotes), and it reads them as the full parser.
+    #[test]
+    fn the_builtin_catalogs_are_read_by_the_fast_reader() {
+        for (name, text) in [
+            ("aws", include_str!("../../catalogs/aws.yaml")),
+            ("azure", include_str!("../../catalogs/azure.yaml")),
+            ("gcp", include_str!("../../catalogs/gcp.yaml")),
+            ("mock", include_str!("../../catalogs/mock.yaml")),
+        ] {
+            let (fast, full) = ctx_parse(text);
+            let fast = fast.unwrap_or_else(|| panic!("{name}: the fast reader gave up"));
+            if let Err(e) = same(&fast, &full.unwrap()) {
+                panic!("{name}: {e}");
+            }
+        }
+    }
+
     /// Values and every location equal.
     fn same(a: &Node, b: &Node) -> Result<(), String> {
         if a.loc != b.loc {

@@ -5,7 +5,7 @@
 //! `providers/<name>.yaml` of the same shape. No SDK, no network.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use crate::error::{DiagKind, Diagnostic};
 use crate::parse::{Format, ParseOptions, parse_document};
@@ -22,11 +22,47 @@ pub struct Region {
     pub zones: Vec<String>,
 }
 
+/// A regex checked when read but compiled on first use: the catalogs hold dozens of
+/// naming patterns that most commands never run, and compiling them all cost every
+/// command about a millisecond.
+#[derive(Debug, Clone)]
+pub struct LazyRegex {
+    source: String,
+    compiled: OnceLock<Option<regex::Regex>>,
+}
+
+impl LazyRegex {
+    /// Checks the syntax of `source` (the error says what is wrong).
+    pub fn new(source: &str) -> Result<LazyRegex, String> {
+        regex_syntax::Parser::new()
+            .parse(source)
+            .map_err(|e| e.to_string())?;
+        Ok(LazyRegex {
+            source: source.to_string(),
+            compiled: OnceLock::new(),
+        })
+    }
+
+    /// The regex as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether `text` matches. A pattern too large to compile (past the `regex` crate's
+    /// size limit; the syntax was checked) matches nothing.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.compiled
+            .get_or_init(|| regex::Regex::new(&self.source).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(text))
+    }
+}
+
 /// A pattern a name must not match, with the reason shown to users.
 #[derive(Debug, Clone)]
 pub struct Forbid {
     /// The regex.
-    pub pattern: regex::Regex,
+    pub pattern: LazyRegex,
     /// Why.
     pub reason: String,
 }
@@ -41,7 +77,7 @@ pub struct NameRule {
     /// Longest allowed length (characters).
     pub max: usize,
     /// The whole-name shape, when there is one.
-    pub pattern: Option<regex::Regex>,
+    pub pattern: Option<LazyRegex>,
     /// Extra forbidden patterns.
     pub rules: Vec<Forbid>,
 }
@@ -562,12 +598,12 @@ fn name_rule(
             )),
         }
     };
-    let regex = |n: &Node, what: &str| -> Result<regex::Regex, Diagnostic> {
+    let regex = |n: &Node, what: &str| -> Result<LazyRegex, Diagnostic> {
         let s = n
             .value
             .as_str()
             .ok_or_else(|| err(n.loc, format!("the {what} of `{kind}` must be a string")))?;
-        regex::Regex::new(s).map_err(|e| err(n.loc, format!("invalid regex in `{kind}`: {e}")))
+        LazyRegex::new(s).map_err(|e| err(n.loc, format!("invalid regex in `{kind}`: {e}")))
     };
     let pattern = m.get("pattern").map(|n| regex(n, "pattern")).transpose()?;
     let mut rules = Vec::new();

@@ -931,6 +931,71 @@ pub fn concurrent_writers(fx: &Fixture) {
 }
 
 /// The hash of a blob as the store names it (for fixtures that locate stored bytes).
+/// The reference index follows every revision: which layer files `${ref:}` which
+/// services, as of any revision.
+pub fn reference_index_follows_revisions(fx: &Fixture) {
+    let repo = fx.open();
+    let one = match repo.import(project(), meta("baseline")).unwrap() {
+        ImportOutcome::Committed(r) => r,
+        other => panic!("{other:?}"),
+    };
+    let refs = |seq: u64| -> Vec<(String, Vec<String>)> {
+        repo.store()
+            .layer_refs(seq)
+            .unwrap()
+            .expect("covered")
+            .into_iter()
+            .map(|r| (r.path, r.services.unwrap_or_default()))
+            .collect()
+    };
+    assert_eq!(
+        refs(one.seq),
+        vec![("layers/base/api.yaml".to_string(), vec!["web".to_string()])]
+    );
+    // web starts referencing api (and an escaped `$${ref:…}` is no reference).
+    let mut files = project();
+    files.insert(
+        "layers/env/prod/web.yaml".into(),
+        b"replicas: 6\npeer: \"${ref:api:timeout}\"\nliteral: \"$${ref:nope:x}\"\n".to_vec(),
+    );
+    let two = match repo.import(files.clone(), meta("web uses api")).unwrap() {
+        ImportOutcome::Committed(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refs(two.seq),
+        vec![
+            ("layers/base/api.yaml".to_string(), vec!["web".to_string()]),
+            (
+                "layers/env/prod/web.yaml".to_string(),
+                vec!["api".to_string()]
+            ),
+        ]
+    );
+    // api stops referencing; the file is deleted in the next.
+    files.insert("layers/base/api.yaml".into(), b"timeout: 30\n".to_vec());
+    let three = match repo.import(files.clone(), meta("no ref")).unwrap() {
+        ImportOutcome::Committed(r) => r,
+        other => panic!("{other:?}"),
+    };
+    files.remove("layers/env/prod/web.yaml");
+    let four = match repo.import(files, meta("drop prod web")).unwrap() {
+        ImportOutcome::Committed(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        refs(three.seq),
+        vec![(
+            "layers/env/prod/web.yaml".to_string(),
+            vec!["api".to_string()]
+        )]
+    );
+    assert!(refs(four.seq).is_empty());
+    // Earlier revisions still answer as they were.
+    assert_eq!(refs(one.seq).len(), 1);
+    assert_eq!(refs(two.seq).len(), 2);
+}
+
 pub fn hash_hex(bytes: &[u8]) -> String {
     Hash::of(bytes).to_hex()
 }
@@ -955,6 +1020,7 @@ macro_rules! conformance_tests {
             revert_recovers_from_a_damaged_head,
             secrets_are_encrypted_at_rest,
             concurrent_writers,
+            reference_index_follows_revisions,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {

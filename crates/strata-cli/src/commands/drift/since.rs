@@ -2,11 +2,13 @@
 //! changed between a stored revision and the one compared (`--rev`, default HEAD).
 //!
 //! The store records which files every revision changed, so the candidates come without
-//! reading any content: services whose layer files or schema changed, plus services whose
-//! layers `${ref:…}` a candidate. A change to `strata.yaml`, `providers/` or the variation
-//! policy can change everything, so every service is a candidate then. Each candidate is
-//! resolved at both revisions for every compared target, and only those whose
-//! Merkle root hash differs somewhere are compared again.
+//! reading any content: services whose layer files or schema changed, plus the services
+//! whose layers `${ref:…}` a candidate (from the store's reference index). A candidate is
+//! resolved at both revisions, for each compared target that reads one of the changed
+//! files (its own or those of the services it references), and compared again only when
+//! its Merkle root hash differs there. A changed schema (its `x-strata-variation` rules),
+//! policy, `strata.yaml` or provider catalog can change how differences are classified,
+//! so those re-compare their service, or every service.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,7 +17,7 @@ use strata_core::drift::hash::Hashed;
 use strata_core::drift::policy::VariationPolicy;
 use strata_core::project::Target;
 use strata_core::resolve::{Project, ResolveOptions};
-use strata_store::model::Revision;
+use strata_store::model::{Revision, referenced_services};
 use strata_store::repo::{Repository, layer_file};
 
 use super::super::store_opts::{StoreOpts, rev_name};
@@ -26,6 +28,21 @@ pub(super) struct Since {
     repo: Repository,
     then: Revision,
     now: Revision,
+}
+
+/// What the changed files say.
+#[derive(Default)]
+struct Candidates {
+    /// Every file changed between the two revisions.
+    paths: BTreeSet<String>,
+    /// Services a changed file may affect.
+    candidates: BTreeSet<String>,
+    /// Services whose schema changed (their variation rules may have).
+    schema_changed: BTreeSet<String>,
+    /// `strata.yaml`, a provider catalog or the policy changed: every service.
+    everything: bool,
+    /// `(service, services one of its layer files references)`.
+    edges: Vec<(String, Vec<String>)>,
 }
 
 /// Which services changed.
@@ -51,28 +68,54 @@ impl Since {
     }
 
     /// The services among `services` whose effective configuration changed for one of
-    /// `targets`.
+    /// `targets`, or whose classification may have changed (their schema, or the policy,
+    /// `strata.yaml` or a provider catalog changed: then every service).
     pub fn changed(
         &self,
         now: &Project,
         targets: &[&Target],
         services: &[String],
     ) -> Result<Changed, CliError> {
-        let candidates = self.candidates(now, services)?;
-        let then = if candidates.is_empty() {
-            None
-        } else {
-            Some(
-                self.repo
-                    .project(&self.then)
-                    .map_err(CliError::from_store)?,
-            )
-        };
+        let found = self.candidates(now, services)?;
         let mut changed = Vec::new();
-        if let Some(then) = &then {
+        if found.everything {
+            changed = services.to_vec();
+        } else if !found.candidates.is_empty() {
+            let then = self
+                .repo
+                .project(&self.then)
+                .map_err(CliError::from_store)?;
             let opts = ResolveOptions::default();
-            for s in services.iter().filter(|s| candidates.contains(*s)) {
+            let levels = &now.config.hierarchy;
+            for s in services.iter().filter(|s| found.candidates.contains(*s)) {
+                if found.schema_changed.contains(s) {
+                    changed.push(s.clone());
+                    continue;
+                }
+                // The services whose layers feed `s`: itself and what it references.
+                let mut feeding: BTreeSet<&str> = BTreeSet::from([s.as_str()]);
+                loop {
+                    let before = feeding.len();
+                    for (svc, refs) in &found.edges {
+                        if feeding.contains(svc.as_str()) {
+                            feeding.extend(refs.iter().map(String::as_str));
+                        }
+                    }
+                    if feeding.len() == before {
+                        break;
+                    }
+                }
                 let differs = targets.iter().any(|t| {
+                    // Only a target reading one of the changed files can see a change.
+                    let dirs: Vec<String> = levels.iter().map(|l| l.dir_for(t)).collect();
+                    let touched = found.paths.iter().any(|p| {
+                        layer_file(p).is_some_and(|(dir, svc)| {
+                            feeding.contains(svc) && dirs.iter().any(|d| d == dir)
+                        })
+                    });
+                    if !touched {
+                        return false;
+                    }
                     let name = t.to_string();
                     let a = then.resolve(s, &name, opts).ok();
                     let b = now.resolve(s, &name, opts).ok();
@@ -104,7 +147,7 @@ impl Since {
             "seq": self.then.seq,
             "compared": self.now.id.to_string(),
             "compared_seq": self.now.seq,
-            "candidates": candidates.len(),
+            "candidates": found.candidates.len(),
             "changed_services": changed,
             "summary": summary,
         });
@@ -112,13 +155,13 @@ impl Since {
     }
 
     /// Services a changed file may affect (see the module documentation).
-    fn candidates(&self, now: &Project, services: &[String]) -> Result<BTreeSet<String>, CliError> {
+    fn candidates(&self, now: &Project, services: &[String]) -> Result<Candidates, CliError> {
         let (lo, hi) = if self.then.seq <= self.now.seq {
             (self.then.seq, self.now.seq)
         } else {
             (self.now.seq, self.then.seq)
         };
-        let mut paths = BTreeSet::new();
+        let mut found = Candidates::default();
         for seq in lo + 1..=hi {
             for c in self
                 .repo
@@ -126,63 +169,75 @@ impl Since {
                 .file_changes(seq)
                 .map_err(CliError::from_store)?
             {
-                paths.insert(c.path);
+                found.paths.insert(c.path);
             }
         }
-        let everything = || services.iter().cloned().collect::<BTreeSet<String>>();
-        let mut out = BTreeSet::new();
-        for p in &paths {
+        for p in &found.paths {
             if p == "strata.yaml" || p.starts_with("providers/") || p == VariationPolicy::PATH {
-                return Ok(everything());
+                found.everything = true;
+                found.candidates = services.iter().cloned().collect();
+                return Ok(found);
             }
             if let Some((_, service)) = layer_file(p) {
-                out.insert(service.to_string());
+                found.candidates.insert(service.to_string());
             }
             for (name, def) in &now.config.services {
                 if def.schema.as_deref() == Some(p.as_str()) {
-                    out.insert(name.clone());
+                    found.candidates.insert(name.clone());
+                    found.schema_changed.insert(name.clone());
                 }
             }
         }
-        if out.is_empty() {
-            return Ok(out);
+        if found.candidates.is_empty() {
+            return Ok(found);
         }
-        // Services that reference a candidate, until nothing new is found.
-        let layer_paths: Vec<String> = now
-            .source()
-            .list_all()
-            .map_err(|e| CliError::Io(format!("{}: {}", e.path, e.message)))?
-            .into_iter()
-            .filter(|p| layer_file(p).is_some())
-            .collect();
-        let mut texts: Vec<(String, std::sync::Arc<[u8]>)> = Vec::new();
-        for p in &layer_paths {
-            let Some((_, service)) = layer_file(p) else {
+        // Services that reference a candidate, until nothing new is found: from the
+        // store's reference index, or (a store older than the index) the layer texts.
+        found.edges = match self
+            .repo
+            .store()
+            .layer_refs(self.now.seq)
+            .map_err(CliError::from_store)?
+        {
+            Some(rows) => rows
+                .into_iter()
+                .filter_map(|r| {
+                    let service = layer_file(&r.path)?.1.to_string();
+                    Some((service, r.services.unwrap_or_default()))
+                })
+                .collect(),
+            None => self.scan_refs(now)?,
+        };
+        loop {
+            let before = found.candidates.len();
+            for (service, refs) in &found.edges {
+                if !found.candidates.contains(service)
+                    && refs.iter().any(|r| found.candidates.contains(r))
+                {
+                    found.candidates.insert(service.clone());
+                }
+            }
+            if found.candidates.len() == before {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// `(service, services it references)` per layer file, read from the files.
+    fn scan_refs(&self, now: &Project) -> Result<Vec<(String, Vec<String>)>, CliError> {
+        let io =
+            |e: strata_core::files::SourceError| CliError::Io(format!("{}: {}", e.path, e.message));
+        let mut out = Vec::new();
+        for p in now.source().list_all().map_err(io)? {
+            let Some((_, service)) = layer_file(&p) else {
                 continue;
             };
-            if let Some(bytes) = now
-                .source()
-                .read(p)
-                .map_err(|e| CliError::Io(format!("{}: {}", e.path, e.message)))?
-                && memchr::memmem::find(&bytes, b"${ref:").is_some()
-            {
-                texts.push((service.to_string(), bytes));
-            }
-        }
-        loop {
-            let before = out.len();
-            for (service, bytes) in &texts {
-                if out.contains(service) {
-                    continue;
+            if let Some(bytes) = now.source().read(&p).map_err(io)? {
+                let refs = referenced_services(&bytes);
+                if !refs.is_empty() {
+                    out.push((service.to_string(), refs));
                 }
-                if out.iter().any(|c| {
-                    memchr::memmem::find(bytes, format!("${{ref:{c}:").as_bytes()).is_some()
-                }) {
-                    out.insert(service.clone());
-                }
-            }
-            if out.len() == before {
-                break;
             }
         }
         Ok(out)
