@@ -123,6 +123,7 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         today,
         vocabulary: vocabulary.as_ref(),
     };
+    let rules = super::rule_labels(&policy);
     let session = project
         .session(
             target,
@@ -151,6 +152,7 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         let compare = Compare {
             project: &project,
             cx,
+            rules: &rules,
             secrets: pats,
             reference_layers: &[],
             other_layers: &[],
@@ -169,9 +171,16 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
             },
             &mut items,
         );
-        for item in &mut items[start..] {
-            item.json["reference"] = format!("{target} (desired)").into();
-            item.json["target"] = format!("{target} (actual)").into();
+        let (desired_label, actual_label): (Arc<str>, Arc<str>) = (
+            Arc::from(format!("{target} (desired)")),
+            Arc::from(format!("{target} (actual)")),
+        );
+        for about in items[start..]
+            .iter_mut()
+            .filter_map(|i| i.about.as_deref_mut())
+        {
+            about.reference = desired_label.clone();
+            about.target = actual_label.clone();
         }
     }
     let mut notes = Vec::new();

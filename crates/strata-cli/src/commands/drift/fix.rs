@@ -23,18 +23,16 @@ pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
     let failing: Vec<&super::Item> = c.items.iter().filter(|i| i.class.fails()).collect();
     let undecided: Vec<String> = failing
         .iter()
-        .filter(|i| {
-            let id = i.json["id"].as_str().unwrap_or("");
-            i.repair.is_none() || planned.unrepaired.iter().any(|u| u == id)
-        })
-        .map(|i| {
+        .filter_map(|i| i.about.as_deref().map(|a| (i, a)))
+        .filter(|(i, a)| i.repair.is_none() || planned.unrepaired.iter().any(|u| *u == a.id))
+        .map(|(i, a)| {
             format!(
                 "  {} {} ({} vs {}) [{}]",
                 i.class.as_str(),
-                i.json["param"].as_str().unwrap_or(""),
-                i.json["reference"].as_str().unwrap_or(""),
-                i.json["target"].as_str().unwrap_or(""),
-                i.json["id"].as_str().unwrap_or("")
+                a.param,
+                a.reference,
+                a.target,
+                a.id
             )
         })
         .collect();

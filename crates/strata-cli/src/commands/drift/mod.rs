@@ -18,6 +18,7 @@ mod since;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -269,25 +270,25 @@ fn ack(root: &Path, args: AckArgs) -> Result<(), CliError> {
     let items = collect(root, &select)?.items;
     let finding = items
         .iter()
-        .find(|f| f.json["id"].as_str() == Some(args.id.as_str()))
-        .map(|f| &f.json)
+        .filter_map(|f| f.about.as_deref())
+        .find(|f| f.id == args.id)
         .ok_or_else(|| {
             CliError::Usage(format!(
                 "no finding `{}`; run `strata drift` to see the ids",
                 args.id
             ))
         })?;
-    let kind = if finding["class"] == "missing" {
+    let kind = if finding.class == "missing" {
         "may-be-absent"
     } else {
         "may-differ"
     };
     let mut rule = serde_json::Map::new();
-    rule.insert("params".into(), serde_json::json!([finding["param"]]));
+    rule.insert("params".into(), serde_json::json!([finding.param]));
     rule.insert("kind".into(), serde_json::json!(kind));
     rule.insert(
         "targets".into(),
-        serde_json::json!([finding["reference"], finding["target"]]),
+        serde_json::json!([&*finding.reference, &*finding.target]),
     );
     rule.insert("reason".into(), serde_json::json!(args.reason));
     if let Some(o) = &args.owner {
@@ -325,7 +326,7 @@ fn ack(root: &Path, args: AckArgs) -> Result<(), CliError> {
     crate::write_atomic(&path, edited.as_bytes())?;
     println!(
         "{} is now expected: rule #{} ({kind}) added to {}",
-        finding["param"].as_str().unwrap_or(""),
+        finding.param,
         count + 1,
         VariationPolicy::PATH
     );
@@ -336,10 +337,59 @@ fn ack(root: &Path, args: AckArgs) -> Result<(), CliError> {
 pub(crate) struct Item {
     /// Its class.
     pub class: Class,
-    /// The JSON form (the report's `findings[]` entry).
-    pub json: serde_json::Value,
+    /// What the reports show (`None` with `--format summary`).
+    pub about: Option<Box<Described>>,
     /// What `--patch` may do about it (failing findings with a layer-editing option).
     pub repair: Option<Repair>,
+}
+
+/// A finding as the reports show it; serializes to a `findings[]` entry of the JSON
+/// report (docs/drift.md). Typed rather than a `serde_json::Value`, which took ten times
+/// the memory on reports of hundreds of thousands of findings.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Described {
+    pub id: String,
+    pub class: &'static str,
+    pub fails: bool,
+    pub service: Arc<str>,
+    pub param: String,
+    pub reference: Arc<str>,
+    pub target: Arc<str>,
+    pub reference_value: Option<String>,
+    pub value: Option<String>,
+    pub equal: Option<bool>,
+    pub reference_at: Option<String>,
+    pub at: Option<String>,
+    pub rule: Option<Arc<str>>,
+    pub rule_at: Option<Arc<str>>,
+    pub vocabulary: Option<String>,
+    pub secret: bool,
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// A remediation option as the reports show it.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub(crate) enum Suggestion {
+    /// Delete the override at `file:line`.
+    RemoveOverride {
+        side: &'static str,
+        edits: Arc<str>,
+        file: String,
+        line: u32,
+        param: String,
+        becomes: String,
+        fixes: bool,
+    },
+    /// Write the reference's value into a layer file.
+    SetValue {
+        file: String,
+        create: bool,
+        param: String,
+        value: String,
+    },
+    /// A `policies/variations.yaml` rule to paste.
+    DeclareVariation { file: &'static str, snippet: String },
 }
 
 /// What one comparison run found.
@@ -379,6 +429,8 @@ pub(crate) enum Detail {
 pub(crate) struct Compare<'a> {
     pub project: &'a Project,
     pub cx: Context<'a>,
+    /// Each policy rule's reason and `file:line`, shared by its findings.
+    pub rules: &'a [(Arc<str>, Arc<str>)],
     pub secrets: Option<&'a [Vec<Pat>]>,
     pub reference_layers: &'a [LayerSlot],
     pub other_layers: &'a [LayerSlot],
@@ -397,7 +449,7 @@ impl Compare<'_> {
         if self.detail == Detail::Counts {
             return Item {
                 class: f.class,
-                json: serde_json::Value::Null,
+                about: None,
                 repair: None,
             };
         }
@@ -421,35 +473,35 @@ impl Compare<'_> {
                 self.other_layers,
             )
         };
-        let suggestions: Vec<serde_json::Value> = remedies
+        let suggestions = remedies
             .iter()
-            .map(|r| self.suggestion_json(r, reference.target, other.target, secret))
+            .map(|r| self.suggestion(r, &f.reference_target, &f.other_target, secret))
             .collect();
-        let rule = f.rule.map(|i| &self.cx.policy.rules[i]);
-        let json = serde_json::json!({
-            "id": f.id(),
-            "class": f.class.as_str(),
-            "fails": f.class.fails(),
-            "service": &*f.service,
-            "param": f.param(),
-            "reference": &*f.reference_target,
-            "target": &*f.other_target,
-            "reference_value": f.reference.map(|n| show(&n.value)),
-            "value": f.other.map(|n| show(&n.value)),
-            "equal": secret.then(|| f.reference.map(|n| &n.value) == f.other.map(|n| &n.value)),
-            "reference_at": f.reference.map(|n| self.project.describe_loc(n.loc)),
-            "at": f.other.map(|n| self.project.describe_loc(n.loc)),
-            "rule": rule.map(|r| r.reason.clone()),
-            "rule_at": rule.map(|r| format!("{}:{}", r.file, r.loc.line)),
-            "vocabulary": f.vocabulary,
-            "secret": secret,
-            "suggestions": suggestions,
-        });
+        let rule = f.rule.map(|i| &self.rules[i]);
+        let about = Described {
+            id: f.id(),
+            class: f.class.as_str(),
+            fails: f.class.fails(),
+            service: f.service.clone(),
+            param: f.param(),
+            reference: f.reference_target.clone(),
+            target: f.other_target.clone(),
+            reference_value: f.reference.map(|n| show(&n.value)),
+            value: f.other.map(|n| show(&n.value)),
+            equal: secret.then(|| f.reference.map(|n| &n.value) == f.other.map(|n| &n.value)),
+            reference_at: f.reference.map(|n| self.project.describe_loc(n.loc)),
+            at: f.other.map(|n| self.project.describe_loc(n.loc)),
+            rule: rule.map(|r| r.0.clone()),
+            rule_at: rule.map(|r| r.1.clone()),
+            vocabulary: f.vocabulary.clone(),
+            secret,
+            suggestions,
+        };
         let repair = (self.detail == Detail::Patch
             && f.class.fails()
             && remedies.iter().any(Remedy::edits_layers))
         .then(|| Repair {
-            id: f.id(),
+            id: about.id.clone(),
             service: f.service.to_string(),
             path: f.path.clone(),
             reference_target: f.reference_target.to_string(),
@@ -458,18 +510,18 @@ impl Compare<'_> {
         });
         Item {
             class: f.class,
-            json,
+            about: Some(Box::new(about)),
             repair,
         }
     }
 
-    fn suggestion_json(
+    fn suggestion(
         &self,
         r: &Remedy,
-        reference: &Target,
-        other: &Target,
+        reference: &Arc<str>,
+        other: &Arc<str>,
         secret: bool,
-    ) -> serde_json::Value {
+    ) -> Suggestion {
         let shown = |v: String| {
             if secret { "<redacted>".to_string() } else { v }
         };
@@ -481,39 +533,58 @@ impl Compare<'_> {
                 path,
                 becomes,
                 fixes,
-            } => serde_json::json!({
-                "action": "remove-override",
-                "side": match side { Which::Other => "target", Which::Reference => "reference" },
-                "edits": match side { Which::Other => other.to_string(), Which::Reference => reference.to_string() },
-                "file": file,
-                "line": line,
-                "param": segments_to_string(path),
-                "becomes": match becomes {
+            } => Suggestion::RemoveOverride {
+                side: match side {
+                    Which::Other => "target",
+                    Which::Reference => "reference",
+                },
+                edits: match side {
+                    Which::Other => other.clone(),
+                    Which::Reference => reference.clone(),
+                },
+                file: file.clone(),
+                line: *line,
+                param: segments_to_string(path),
+                becomes: match becomes {
                     Becomes::Value(v) => shown(v.to_string()),
-                    Becomes::From(loc) => format!("the value set at {}", self.project.describe_loc(*loc)),
+                    Becomes::From(loc) => {
+                        format!("the value set at {}", self.project.describe_loc(*loc))
+                    }
                     Becomes::Absent => "(absent)".to_string(),
                 },
-                "fixes": fixes,
-            }),
+                fixes: *fixes,
+            },
             Remedy::SetValue {
                 file,
                 create,
                 path,
                 value,
-            } => serde_json::json!({
-                "action": "set-value",
-                "file": file,
-                "create": create,
-                "param": segments_to_string(path),
-                "value": shown(value.to_string()),
-            }),
-            Remedy::DeclareVariation { snippet } => serde_json::json!({
-                "action": "declare-variation",
-                "file": VariationPolicy::PATH,
-                "snippet": snippet,
-            }),
+            } => Suggestion::SetValue {
+                file: file.clone(),
+                create: *create,
+                param: segments_to_string(path),
+                value: shown(value.to_string()),
+            },
+            Remedy::DeclareVariation { snippet } => Suggestion::DeclareVariation {
+                file: VariationPolicy::PATH,
+                snippet: snippet.clone(),
+            },
         }
     }
+}
+
+/// Each rule's reason and `file:line`, as findings show them.
+pub(crate) fn rule_labels(policy: &VariationPolicy) -> Vec<(Arc<str>, Arc<str>)> {
+    policy
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                Arc::from(r.reason.as_str()),
+                Arc::from(format!("{}:{}", r.file, r.loc.line)),
+            )
+        })
+        .collect()
 }
 
 /// How much `args` need each finding described.
@@ -672,6 +743,7 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
         today,
         vocabulary: vocabulary.as_ref(),
     };
+    let rules = rule_labels(&policy);
     let mut targets: Vec<&Target> = Vec::new();
     for t in pairs.iter().flat_map(|(r, o)| [*r, *o]) {
         if !targets.contains(&t) {
@@ -726,6 +798,7 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
                     let compare = Compare {
                         project: &project,
                         cx,
+                        rules: &rules,
                         secrets: secrets.get(service).map(Vec::as_slice),
                         reference_layers: ref_slots.get(service).map_or(&[], Vec::as_slice),
                         other_layers: other_slots.get(service).map_or(&[], Vec::as_slice),

@@ -1,5 +1,6 @@
 //! Renderings of a drift report: text (grouped per service, coloured on a terminal),
-//! Markdown (tables for a pull-request comment) and JSON (the schema in docs/drift.md).
+//! Markdown (tables for a pull-request comment), JSON (the schema in docs/drift.md) and
+//! the one-line summary.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,7 +8,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde_json::Value as Json;
 
-use super::{Collected, Item};
+use super::{Collected, Described, Item, Suggestion};
 
 /// Classes in the order summaries list them.
 const CLASSES: [&str; 5] = ["drift", "violation", "expired", "missing", "expected"];
@@ -47,112 +48,104 @@ fn summary(items: &[Item]) -> String {
         .join(", ")
 }
 
-fn s<'a>(j: &'a Json, key: &str) -> &'a str {
-    j[key].as_str().unwrap_or("")
+/// The `since` object's summary sentence.
+fn since_line(since: &Json) -> &str {
+    since["summary"].as_str().unwrap_or("")
 }
 
 /// `reference -> value`, or `differs`/`equal` for a secret.
-fn values(f: &Json) -> String {
-    if f["secret"].as_bool() == Some(true) {
-        return if f["equal"].as_bool() == Some(true) {
+fn values(f: &Described) -> String {
+    if f.secret {
+        return if f.equal == Some(true) {
             "equal".into()
         } else {
             "differs".into()
         };
     }
-    let v = |k: &str| f[k].as_str().unwrap_or("(absent)").to_string();
-    format!("{} -> {}", v("reference_value"), v("value"))
+    let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "(absent)".into());
+    format!("{} -> {}", v(&f.reference_value), v(&f.value))
 }
 
 /// One remediation option in words.
-fn option_text(o: &Json) -> String {
-    match s(o, "action") {
-        "remove-override" => {
-            let becomes = s(o, "becomes");
-            let tail = if o["fixes"].as_bool() == Some(true) {
-                " (then both agree)"
-            } else {
-                ""
-            };
-            format!(
-                "remove {} at {}:{} so {} gets {becomes}{tail}",
-                s(o, "param"),
-                s(o, "file"),
-                o["line"],
-                s(o, "edits"),
-            )
-        }
-        "set-value" => format!(
-            "set {} to {} in {}{}",
-            s(o, "param"),
-            s(o, "value"),
-            s(o, "file"),
-            if o["create"].as_bool() == Some(true) {
-                " (a new file)"
-            } else {
-                ""
-            }
+fn option_text(o: &Suggestion) -> String {
+    match o {
+        Suggestion::RemoveOverride {
+            edits,
+            file,
+            line,
+            param,
+            becomes,
+            fixes,
+            ..
+        } => format!(
+            "remove {param} at {file}:{line} so {edits} gets {becomes}{}",
+            if *fixes { " (then both agree)" } else { "" }
         ),
-        "declare-variation" => format!("declare it intended in {}:", s(o, "file")),
-        other => other.to_string(),
+        Suggestion::SetValue {
+            file,
+            create,
+            param,
+            value,
+        } => format!(
+            "set {param} to {value} in {file}{}",
+            if *create { " (a new file)" } else { "" }
+        ),
+        Suggestion::DeclareVariation { file, .. } => format!("declare it intended in {file}:"),
     }
+}
+
+/// The described findings, skipping `expected` ones unless `all`.
+fn shown(c: &Collected, all: bool) -> impl Iterator<Item = &Described> {
+    c.items
+        .iter()
+        .filter(move |i| all || i.class.as_str() != "expected")
+        .filter_map(|i| i.about.as_deref())
 }
 
 /// The text report.
 pub(super) fn text(c: &Collected, all: bool, color: bool) -> String {
     let mut out = String::new();
-    let mut current = String::new();
-    for item in &c.items {
-        let f = &item.json;
-        let class = item.class.as_str();
-        if class == "expected" && !all {
-            continue;
-        }
-        let service = s(f, "service");
-        if service != current {
-            let _ = writeln!(out, "\n{}", paint(color, Style::new().bold(), service));
-            current = service.to_string();
+    let mut current: &str = "";
+    for f in shown(c, all) {
+        if &*f.service != current {
+            let _ = writeln!(out, "\n{}", paint(color, Style::new().bold(), &f.service));
+            current = &f.service;
         }
         let _ = writeln!(
             out,
             "  {}{} {}  {} vs {}: {}  [{}]",
-            paint(color, class_style(class), class),
-            " ".repeat(9usize.saturating_sub(class.len())),
-            s(f, "param"),
-            s(f, "reference"),
-            s(f, "target"),
+            paint(color, class_style(f.class), f.class),
+            " ".repeat(9usize.saturating_sub(f.class.len())),
+            f.param,
+            f.reference,
+            f.target,
             values(f),
-            s(f, "id"),
+            f.id,
         );
-        if let Some(at) = f["at"].as_str() {
+        if let Some(at) = &f.at {
             let _ = writeln!(out, "            set at {at}");
-        } else if let Some(at) = f["reference_at"].as_str() {
+        } else if let Some(at) = &f.reference_at {
             let _ = writeln!(out, "            only set at {at}");
         }
-        if let Some(v) = f["vocabulary"].as_str() {
+        if let Some(v) = &f.vocabulary {
             let _ = writeln!(out, "            same vocabulary entry: {v}");
         }
-        if let Some(rule) = f["rule"].as_str() {
-            let _ = writeln!(out, "            rule: {rule} ({})", s(f, "rule_at"));
+        if let (Some(rule), Some(at)) = (&f.rule, &f.rule_at) {
+            let _ = writeln!(out, "            rule: {rule} ({at})");
         }
         // The first layer to set the value in is enough here; JSON lists every one.
-        let options: Vec<&Json> = f["suggestions"]
-            .as_array()
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .enumerate()
-            .filter(|(n, o)| {
-                s(o, "action") != "set-value"
-                    || !f["suggestions"]
-                        .as_array()
-                        .is_some_and(|all| all[..*n].iter().any(|p| s(p, "action") == "set-value"))
-            })
-            .map(|(_, o)| o)
-            .collect();
-        for (n, o) in options.iter().enumerate() {
+        let mut set_shown = false;
+        let options = f.suggestions.iter().filter(|o| {
+            let first_set = matches!(o, Suggestion::SetValue { .. }) && !set_shown;
+            if first_set {
+                set_shown = true;
+            }
+            first_set || !matches!(o, Suggestion::SetValue { .. })
+        });
+        for (n, o) in options.enumerate() {
             let lead = if n == 0 { "fix:" } else { "or: " };
             let _ = writeln!(out, "            {lead} {}", option_text(o));
-            if let Some(snippet) = o["snippet"].as_str() {
+            if let Suggestion::DeclareVariation { snippet, .. } = o {
                 for line in snippet.lines() {
                     let _ = writeln!(out, "                   {line}");
                 }
@@ -163,7 +156,7 @@ pub(super) fn text(c: &Collected, all: bool, color: bool) -> String {
         let _ = writeln!(out, "\nnote: {note}");
     }
     if let Some(since) = &c.since {
-        let _ = writeln!(out, "\n{}", s(since, "summary"));
+        let _ = writeln!(out, "\n{}", since_line(since));
     }
     let _ = writeln!(
         out,
@@ -185,61 +178,51 @@ pub(super) fn markdown(c: &Collected, all: bool) -> String {
     let _ = writeln!(out, "## Drift against {}\n", cell(&c.reference));
     let _ = writeln!(out, "**{}**\n", summary(&c.items));
     if let Some(since) = &c.since {
-        let _ = writeln!(out, "{}\n", cell(s(since, "summary")));
+        let _ = writeln!(out, "{}\n", cell(since_line(since)));
     }
-    let mut by_service: Vec<(&str, Vec<&Item>)> = Vec::new();
-    for item in &c.items {
-        if item.class.as_str() == "expected" && !all {
-            continue;
-        }
-        let service = s(&item.json, "service");
-        match by_service.iter_mut().find(|(name, _)| *name == service) {
-            Some((_, list)) => list.push(item),
-            None => by_service.push((service, vec![item])),
+    let mut by_service: Vec<(&str, Vec<&Described>)> = Vec::new();
+    for f in shown(c, all) {
+        match by_service.iter_mut().find(|(name, _)| *name == &*f.service) {
+            Some((_, list)) => list.push(f),
+            None => by_service.push((&f.service, vec![f])),
         }
     }
     if by_service.is_empty() {
         let _ = writeln!(out, "No differences to report.");
     }
-    for (service, items) in by_service {
+    for (service, findings) in by_service {
         let _ = writeln!(out, "### {}\n", cell(service));
         let _ = writeln!(
             out,
             "| Class | Parameter | Compared | Values | Set at | Suggested fix | Id |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        for item in items {
-            let f = &item.json;
-            let fix = f["suggestions"]
-                .as_array()
-                .and_then(|o| o.first())
-                .map(|o| {
-                    if s(o, "action") == "declare-variation" {
-                        format!(
-                            "declare it in `{}`: `{}`",
-                            s(o, "file"),
-                            s(o, "snippet").trim_end().replace('\n', "` `")
-                        )
-                    } else {
-                        option_text(o)
-                    }
-                })
-                .or_else(|| f["rule"].as_str().map(|r| format!("rule: {r}")))
-                .unwrap_or_default();
+        for f in findings {
+            let fix = match f.suggestions.first() {
+                Some(Suggestion::DeclareVariation { file, snippet }) => format!(
+                    "declare it in `{file}`: `{}`",
+                    snippet.trim_end().replace('\n', "` `")
+                ),
+                Some(o) => option_text(o),
+                None => f
+                    .rule
+                    .as_ref()
+                    .map(|r| format!("rule: {r}"))
+                    .unwrap_or_default(),
+            };
             let _ = writeln!(
                 out,
                 "| **{}** | `{}` | {} → {} | `{}` | {} | {} | `{}` |",
-                item.class.as_str(),
-                cell(s(f, "param")),
-                cell(s(f, "reference")),
-                cell(s(f, "target")),
+                f.class,
+                cell(&f.param),
+                cell(&f.reference),
+                cell(&f.target),
                 cell(&values(f)),
-                f["at"]
-                    .as_str()
+                f.at.as_ref()
                     .map(|a| format!("`{}`", cell(a)))
                     .unwrap_or_default(),
                 cell(&fix),
-                s(f, "id"),
+                f.id,
             );
         }
         out.push('\n');
@@ -258,15 +241,23 @@ struct JsonReport<'a> {
     today: String,
     summary: serde_json::Map<String, Json>,
     fails: bool,
-    findings: Vec<&'a Json>,
+    findings: Findings<'a>,
     dead_rules: &'a [Json],
     notes: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     since: Option<&'a Json>,
 }
 
-/// Writes the JSON report to stdout, streaming (a report of thousands of findings is
-/// never held twice).
+/// The findings, serialized straight from the items (no copy).
+struct Findings<'a>(&'a [Item]);
+
+impl serde::Serialize for Findings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().filter_map(|i| i.about.as_deref()))
+    }
+}
+
+/// Writes the JSON report to stdout, streaming.
 pub(super) fn json(c: &Collected) -> std::io::Result<()> {
     use std::io::Write as _;
     let counts = counts(&c.items);
@@ -284,7 +275,7 @@ pub(super) fn json(c: &Collected) -> std::io::Result<()> {
             })
             .collect(),
         fails: c.items.iter().any(|i| i.class.fails()),
-        findings: c.items.iter().map(|i| &i.json).collect(),
+        findings: Findings(&c.items),
         dead_rules: &c.dead_rules,
         notes: &c.notes,
         since: c.since.as_ref(),
@@ -299,7 +290,7 @@ pub(super) fn json(c: &Collected) -> std::io::Result<()> {
 pub(super) fn summary_line(c: &Collected) -> String {
     let mut out = String::new();
     if let Some(since) = &c.since {
-        let _ = writeln!(out, "{}", s(since, "summary"));
+        let _ = writeln!(out, "{}", since_line(since));
     }
     let _ = writeln!(out, "compared with {}: {}", c.reference, summary(&c.items));
     out
