@@ -24,7 +24,7 @@ pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
     let undecided: Vec<String> = failing
         .iter()
         .filter_map(|i| i.about.as_deref().map(|a| (i, a)))
-        .filter(|(i, a)| i.repair.is_none() || planned.unrepaired.iter().any(|u| *u == a.id))
+        .filter(|(i, a)| i.repair.is_none() || planned.unrepaired.contains(&a.id))
         .map(|(i, a)| {
             format!(
                 "  {} {} ({} vs {}) [{}]",
