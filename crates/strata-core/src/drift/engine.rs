@@ -406,4 +406,47 @@ mod tests {
         assert_ne!(one[0].id(), one[1].id());
         assert!(Class::Drift.fails() && !Class::Expected.fails() && !Class::Missing.fails());
     }
+
+    #[test]
+    fn the_same_vocabulary_word_on_two_providers_is_expected() {
+        let cats = crate::providers::Catalogs::builtin().unwrap();
+        let voc = Vocabulary::new(cats);
+        let aws = cats.vocabulary("aws", "size", "medium").unwrap();
+        let gcp = cats.vocabulary("gcp", "size", "medium").unwrap();
+        let gcp_large = cats.vocabulary("gcp", "size", "large").unwrap();
+        let (ta, tb) = (
+            target("prod/aws/us-east-1"),
+            target("staging/gcp/europe-west1"),
+        );
+        let da = doc(&format!("size: {aws}\nother: {aws}\n"));
+        let db = doc(&format!("size: {gcp}\nother: {gcp_large}\n"));
+        let p = policy(
+            "variations:\n  - {params: [\"svc:size\"], kind: must-equal, reason: same tier}\n",
+        );
+        let cx = Context {
+            policy: &p,
+            today: TODAY,
+            vocabulary: Some(&voc),
+        };
+        let side = |t, r| Side { target: t, root: r };
+        let found = classify_in("svc", side(&ta, &da), side(&tb, &db), &cx);
+        let got: Vec<(String, Class, Option<String>)> = found
+            .iter()
+            .map(|f| (f.param(), f.class, f.vocabulary.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "svc:size".into(),
+                    Class::Expected,
+                    Some("size:medium".into())
+                ),
+                ("svc:other".into(), Class::Drift, None),
+            ]
+        );
+        // Without the vocabulary the sizes are simply different values.
+        let plain = classify("svc", side(&ta, &da), side(&tb, &db), &p, TODAY);
+        assert_eq!(plain[0].class, Class::Violation);
+    }
 }

@@ -15,7 +15,11 @@ use crate::output::emit;
 
 /// Prints the patch; exit 1 when some failing finding has no repair.
 pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
-    let repairs: Vec<Repair> = c.items.iter().filter_map(|i| i.repair.clone()).collect();
+    let repairs: Vec<Repair> = c
+        .items
+        .iter()
+        .filter_map(|i| i.repair.as_deref().cloned())
+        .collect();
     let base: Arc<dyn ProjectSource> = Arc::new(DirSource::new(root));
     let planned = plan(base, &repairs, &c.pairs).map_err(|e| CliError::Io(e.to_string()))?;
     emit(&unified_diff(&planned.changes, &git_prefix(root)))?;

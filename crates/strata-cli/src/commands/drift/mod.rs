@@ -340,7 +340,7 @@ pub(crate) struct Item {
     /// What the reports show (`None` with `--format summary`).
     pub about: Option<Box<Described>>,
     /// What `--patch` may do about it (failing findings with a layer-editing option).
-    pub repair: Option<Repair>,
+    pub repair: Option<Box<Repair>>,
 }
 
 /// A finding as the reports show it; serializes to a `findings[]` entry of the JSON
@@ -500,13 +500,15 @@ impl Compare<'_> {
         let repair = (self.detail == Detail::Patch
             && f.class.fails()
             && remedies.iter().any(Remedy::edits_layers))
-        .then(|| Repair {
-            id: about.id.clone(),
-            service: f.service.to_string(),
-            path: f.path.clone(),
-            reference_target: f.reference_target.to_string(),
-            other_target: f.other_target.to_string(),
-            remedies,
+        .then(|| {
+            Box::new(Repair {
+                id: about.id.clone(),
+                service: f.service.to_string(),
+                path: f.path.clone(),
+                reference_target: f.reference_target.to_string(),
+                other_target: f.other_target.to_string(),
+                remedies,
+            })
         });
         Item {
             class: f.class,
@@ -757,82 +759,78 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
     // services are classified in parallel, each reference hashed once per service.
     // Resolving in chunks of services would bound memory, but every chunk merges the
     // services its `${ref:…}`s reach again, which tripled the time at 1M parameters.
-    let mut items = Vec::new();
-    {
-        let chunk = &services[..];
-        let names: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        let mut resolved: BTreeMap<String, Resolved> = BTreeMap::new();
-        for t in &targets {
-            let key = t.to_string();
-            let session = project
-                .session(&key, opts)
-                .map_err(|e| CliError::from_resolve(e, root))?;
-            let slots = if detail == Detail::Counts {
-                BTreeMap::new()
-            } else {
-                names
-                    .iter()
-                    .map(|s| (s.to_string(), session.layer_slots(s)))
-                    .collect()
-            };
-            let mut effs = Vec::with_capacity(names.len());
-            for r in session.resolve_each(&names) {
-                effs.push(r.map_err(|e| CliError::from_resolve(e, root))?);
-            }
-            resolved.insert(key, (effs, slots));
+    let names: Vec<&str> = services.iter().map(String::as_str).collect();
+    let mut resolved: BTreeMap<String, Resolved> = BTreeMap::new();
+    for t in &targets {
+        let key = t.to_string();
+        let session = project
+            .session(&key, opts)
+            .map_err(|e| CliError::from_resolve(e, root))?;
+        let slots = if detail == Detail::Counts {
+            BTreeMap::new()
+        } else {
+            names
+                .iter()
+                .map(|s| (s.to_string(), session.layer_slots(s)))
+                .collect()
+        };
+        let mut effs = Vec::with_capacity(names.len());
+        for r in session.resolve_each(&names) {
+            effs.push(r.map_err(|e| CliError::from_resolve(e, root))?);
         }
-        let per_service: Vec<Vec<Item>> = chunk
-            .par_iter()
-            .enumerate()
-            .map(|(i, service)| {
-                let mut out = Vec::new();
-                let mut hashed: BTreeMap<String, Hashed<'_>> = BTreeMap::new();
-                for (reference, other) in &pairs {
-                    let (ref_effs, ref_slots) = &resolved[&reference.to_string()];
-                    let (other_effs, other_slots) = &resolved[&other.to_string()];
-                    let (a, b) = (&ref_effs[i], &other_effs[i]);
-                    let ha = hashed
-                        .entry(reference.to_string())
-                        .or_insert_with(|| Hashed::new(&a.root));
-                    let hb = Hashed::new(&b.root);
-                    let compare = Compare {
-                        project: &project,
-                        cx,
-                        rules: &rules,
-                        secrets: secrets.get(service).map(Vec::as_slice),
-                        reference_layers: ref_slots.get(service).map_or(&[], Vec::as_slice),
-                        other_layers: other_slots.get(service).map_or(&[], Vec::as_slice),
-                        detail,
-                    };
-                    let reference_side = Side {
-                        target: reference,
-                        root: &a.root,
-                    };
-                    let other_side = Side {
-                        target: other,
-                        root: &b.root,
-                    };
-                    for f in classify_hashed(service, reference_side, ha, other_side, &hb, &cx) {
-                        out.push(compare.item(&f, reference_side, other_side));
-                    }
-                }
-                out
-            })
-            .collect();
-        items.extend(per_service.into_iter().flatten());
-        // Dead policy: rules whose globs name no parameter (or enclosing map or list) of
-        // any configuration compared; only meaningful when every service is compared.
-        if want_dead {
-            for (effs, _) in resolved.values() {
-                for e in effs {
-                    dead.mark(&e.service, &e.root);
-                }
-            }
-        }
-        // Freeing a million nodes one by one takes a tenth of the run; the process ends
-        // right after the report, so the memory is left to the operating system.
-        std::mem::forget(resolved);
+        resolved.insert(key, (effs, slots));
     }
+    let per_service: Vec<Vec<Item>> = services
+        .par_iter()
+        .enumerate()
+        .map(|(i, service)| {
+            let mut out = Vec::new();
+            let mut hashed: BTreeMap<String, Hashed<'_>> = BTreeMap::new();
+            for (reference, other) in &pairs {
+                let (ref_effs, ref_slots) = &resolved[&reference.to_string()];
+                let (other_effs, other_slots) = &resolved[&other.to_string()];
+                let (a, b) = (&ref_effs[i], &other_effs[i]);
+                let ha = hashed
+                    .entry(reference.to_string())
+                    .or_insert_with(|| Hashed::new(&a.root));
+                let hb = Hashed::new(&b.root);
+                let compare = Compare {
+                    project: &project,
+                    cx,
+                    rules: &rules,
+                    secrets: secrets.get(service).map(Vec::as_slice),
+                    reference_layers: ref_slots.get(service).map_or(&[], Vec::as_slice),
+                    other_layers: other_slots.get(service).map_or(&[], Vec::as_slice),
+                    detail,
+                };
+                let reference_side = Side {
+                    target: reference,
+                    root: &a.root,
+                };
+                let other_side = Side {
+                    target: other,
+                    root: &b.root,
+                };
+                for f in classify_hashed(service, reference_side, ha, other_side, &hb, &cx) {
+                    out.push(compare.item(&f, reference_side, other_side));
+                }
+            }
+            out
+        })
+        .collect();
+    let items: Vec<Item> = per_service.into_iter().flatten().collect();
+    // Dead policy: rules whose globs name no parameter (or enclosing map or list) of
+    // any configuration compared; only meaningful when every service is compared.
+    if want_dead {
+        for (effs, _) in resolved.values() {
+            for e in effs {
+                dead.mark(&e.service, &e.root);
+            }
+        }
+    }
+    // Freeing a million nodes one by one takes a tenth of the run; the process ends
+    // right after the report, so the memory is left to the operating system.
+    std::mem::forget(resolved);
     let dead_rules = if want_dead { dead.finish() } else { Vec::new() };
     let pairs: Vec<(String, String)> = pairs
         .iter()
