@@ -880,3 +880,64 @@ fn since_compares_only_the_services_whose_effective_configuration_changed() {
     let r = plain.run(&["drift", "--since", "HEAD"]).expect(2);
     assert!(r.stderr.contains("store"), "{}", r.stderr);
 }
+
+#[test]
+fn shared_secrets_are_found_only_by_comparing_values() {
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, public) = strata_store::crypto::generate_identity();
+    let id_file = keys.path().join("id.txt");
+    std::fs::write(&id_file, format!("{secret}\n")).unwrap();
+    let recipients = strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
+    // Staging and prod share one password, encrypted separately: different ciphertexts.
+    let enc = |v: &str| strata_store::crypto::encrypt(v, "svc:db.password", &recipients).unwrap();
+    let fx = project(&[
+        (
+            "strata.yaml",
+            &format!(
+                "version: 1\nenvironments: [{{name: staging}}, {{name: prod}}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{{env}}\"]\nservices: {{svc: {{schema: schemas/svc.yaml}}}}\nencryption:\n  recipients: [{public}]\n"
+            ),
+        ),
+        (
+            "schemas/svc.yaml",
+            "type: object\nproperties:\n  db:\n    properties:\n      password: {type: string, x-strata-secret: true}\n",
+        ),
+        (
+            "policies/variations.yaml",
+            "variations:\n  - {params: [\"*:**.password\"], kind: must-differ, reason: per-environment credentials}\n",
+        ),
+        (
+            "layers/env/staging/svc.yaml",
+            &format!("db:\n  password: \"{}\"\n", enc("shared-pw")),
+        ),
+        (
+            "layers/env/prod/svc.yaml",
+            &format!("db:\n  password: \"{}\"\n", enc("shared-pw")),
+        ),
+    ]);
+    // As ciphertexts they differ, so the rule seems satisfied; the report says why that
+    // proves nothing.
+    let r = fx.run(&["drift", "--all"]).ok();
+    assert!(
+        r.stdout.contains("expected  svc:db.password"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("compared as ciphertext"), "{}", r.stdout);
+    // With the identity the values are compared: the shared password is a violation,
+    // and its value is never shown.
+    let id = id_file.to_str().unwrap();
+    let r = fx.run(&["drift", "--identity", id]).expect(1);
+    assert!(
+        r.stdout.contains("violation svc:db.password") && r.stdout.contains(": equal"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("shared-pw"), "{}", r.stdout);
+    let v = fx
+        .run(&["drift", "--identity", id, "--json"])
+        .expect(1)
+        .json();
+    assert_eq!(v["findings"][0]["equal"], true);
+    assert_eq!(v["findings"][0]["reference_value"], "<redacted>");
+    assert!(!v.to_string().contains("shared-pw"));
+}

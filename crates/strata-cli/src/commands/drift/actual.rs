@@ -23,7 +23,7 @@ use super::{
     today,
 };
 use crate::commands::load_project_or_rev;
-use crate::commands::secrets::{identities, reveal};
+use crate::commands::secrets::reveal;
 use crate::error::CliError;
 
 /// Largest report accepted (a running system's configuration, not a dump).
@@ -112,11 +112,7 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         r.index = i;
     }
     let secrets = secret_paths(&project, &services);
-    let ids = match (&args.identity, std::env::var_os("STRATA_AGE_IDENTITY")) {
-        (Some(p), _) => Some(identities(Some(p))?),
-        (None, Some(v)) if !v.is_empty() => Some(identities(None)?),
-        _ => None,
-    };
+    let ids = super::identity(args.identity.as_deref())?;
     let vocabulary = project.catalogs().ok().map(Vocabulary::new);
     let cx = Context {
         policy: &policy,

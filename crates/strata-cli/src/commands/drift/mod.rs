@@ -33,9 +33,11 @@ use strata_core::project::Target;
 use strata_core::resolve::{Effective, LayerSlot, Project, ResolveOptions};
 use strata_core::validate::schema::{Pat, path_is_secret, secret_patterns};
 use strata_core::value::Node;
+use strata_store::crypto::Identities;
 
 use super::load_project_or_rev;
 use super::store_opts::{StoreOpts, format_time, now_ms};
+use crate::commands::secrets::{identities, reveal};
 use crate::error::CliError;
 use crate::output::emit;
 
@@ -98,9 +100,10 @@ pub struct DriftArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["envs", "reference"])]
     actual: Option<PathBuf>,
 
-    /// With --actual: decrypt the desired secrets with this age identity (default:
-    /// $STRATA_AGE_IDENTITY when set) so they can be compared; never printed.
-    #[arg(long, value_name = "FILE", requires = "actual")]
+    /// Decrypt secrets with this age identity (default: $STRATA_AGE_IDENTITY when set) so
+    /// their values are compared, not their ciphertexts (two encryptions of one value
+    /// differ); values are never printed.
+    #[arg(long, value_name = "FILE")]
     identity: Option<PathBuf>,
 
     /// Print a unified diff of the layer files that repairs every drift, violation and
@@ -737,6 +740,7 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
         keep_prior_values: detail != Detail::Counts,
     };
     let secrets = secret_paths(&project, &services);
+    let ids = identity(args.identity.as_deref())?;
     let mut policy = policy;
     add_schema_rules(&project, &services, &mut policy)?;
     let vocabulary = project.catalogs().ok().map(Vocabulary::new);
@@ -776,9 +780,24 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
         };
         let mut effs = Vec::with_capacity(names.len());
         for r in session.resolve_each(&names) {
-            effs.push(r.map_err(|e| CliError::from_resolve(e, root))?);
+            let mut eff = r.map_err(|e| CliError::from_resolve(e, root))?;
+            if let Some(ids) = &ids
+                && secrets.contains_key(&eff.service)
+            {
+                reveal(&eff.service, &mut eff.root, ids)?;
+            }
+            effs.push(eff);
         }
         resolved.insert(key, (effs, slots));
+    }
+    let mut notes = Vec::new();
+    if ids.is_none() {
+        let ciphertexts = ciphertext_secret_findings(&resolved, &pairs, &services, &secrets);
+        if ciphertexts > 0 {
+            notes.push(format!(
+                "{ciphertexts} secret parameter(s) were compared as ciphertext, and two encryptions of one value always differ (so `must-differ` cannot see a shared secret): pass --identity FILE or set STRATA_AGE_IDENTITY to compare the values"
+            ));
+        }
     }
     let per_service: Vec<Vec<Item>> = services
         .par_iter()
@@ -842,7 +861,7 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
         today,
         dead_rules,
         since,
-        notes: Vec::new(),
+        notes,
         pairs,
     })
 }
@@ -906,6 +925,47 @@ impl<'p> DeadRules<'p> {
             })
             .collect()
     }
+}
+
+/// The age identities to decrypt secrets with: `--identity`, else `STRATA_AGE_IDENTITY`
+/// when set, else none (secrets are compared as ciphertext).
+pub(crate) fn identity(flag: Option<&Path>) -> Result<Option<Identities>, CliError> {
+    match (flag, std::env::var_os("STRATA_AGE_IDENTITY")) {
+        (Some(p), _) => identities(Some(p)).map(Some),
+        (None, Some(v)) if !v.is_empty() => identities(None).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// How many secret leaves, over the compared pairs, hold a ciphertext on both sides.
+fn ciphertext_secret_findings(
+    resolved: &BTreeMap<String, Resolved>,
+    pairs: &[(&Target, &Target)],
+    services: &[String],
+    secrets: &BTreeMap<String, Vec<Vec<Pat>>>,
+) -> usize {
+    let mut n = 0;
+    for (i, service) in services.iter().enumerate() {
+        let Some(pats) = secrets.get(service) else {
+            continue;
+        };
+        for (reference, other) in pairs {
+            let a = &resolved[&reference.to_string()].0[i].root;
+            let b = &resolved[&other.to_string()].0[i].root;
+            a.for_each_leaf(&mut Vec::new(), &mut |p, x| {
+                let cipher = |v: &strata_core::value::Value| {
+                    v.as_str().is_some_and(strata_store::crypto::is_ciphertext)
+                };
+                if path_is_secret(pats, p)
+                    && cipher(&x.value)
+                    && b.get(p).is_some_and(|y| cipher(&y.value))
+                {
+                    n += 1;
+                }
+            });
+        }
+    }
+    n
 }
 
 /// Reads `policies/variations.yaml` (a missing file is an empty policy).
