@@ -887,7 +887,8 @@ fn shared_secrets_are_found_only_by_comparing_values() {
     let (secret, public) = strata_store::crypto::generate_identity();
     let id_file = keys.path().join("id.txt");
     std::fs::write(&id_file, format!("{secret}\n")).unwrap();
-    let recipients = strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
+    let recipients =
+        strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
     // Staging and prod share one password, encrypted separately: different ciphertexts.
     let enc = |v: &str| strata_store::crypto::encrypt(v, "svc:db.password", &recipients).unwrap();
     let fx = project(&[

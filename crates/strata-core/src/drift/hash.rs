@@ -126,16 +126,6 @@ impl<'a> Hashed<'a> {
             (seg, c)
         })
     }
-
-    fn child(&self, seg: &Segment) -> Option<&Hashed<'a>> {
-        match (seg, &self.node.value) {
-            (Segment::Index(i), Value::List(_)) => self.children.get(*i),
-            (Segment::Key(k), Value::Map(m)) => {
-                m.get_index_of(&**k).and_then(|i| self.children.get(i))
-            }
-            _ => None,
-        }
-    }
 }
 
 fn hash_scalar(h: &mut blake3::Hasher, v: &Value) {
@@ -223,17 +213,48 @@ pub fn diff<'a>(a: Option<&Hashed<'a>>, b: Option<&Hashed<'a>>, f: &mut LeafVisi
                     }
                     return;
                 }
-                for (s, c) in x.segments() {
-                    let other = y.child(&s);
-                    path.push(s);
-                    walk(Some(c), other, path, f);
-                    path.pop();
-                }
-                for (s, c) in y.segments() {
-                    if x.child(&s).is_none() {
-                        path.push(s);
-                        walk(None, Some(c), path, f);
-                        path.pop();
+                match (&x.node.value, &y.node.value) {
+                    (Value::Map(mx), Value::Map(my)) => {
+                        // Maps usually list their keys in the same order (the same base
+                        // file): pair by position, and look a key up only when the
+                        // orders part. A path segment is built only to descend.
+                        let counterpart =
+                            |k: &str, i: usize, of: &crate::value::Map| match of.get_index(i) {
+                                Some((ko, _)) if &**ko == k => Some(i),
+                                _ => of.get_index_of(k),
+                            };
+                        for (i, (k, c)) in mx.keys().zip(&x.children).enumerate() {
+                            let other = counterpart(k, i, my).and_then(|j| y.children.get(j));
+                            if other.is_some_and(|o| c.same(o)) {
+                                continue;
+                            }
+                            path.push(Segment::Key(k.as_ref().into()));
+                            walk(Some(c), other, path, f);
+                            path.pop();
+                        }
+                        for (j, (k, c)) in my.keys().zip(&y.children).enumerate() {
+                            if counterpart(k, j, mx).is_none() {
+                                path.push(Segment::Key(k.as_ref().into()));
+                                walk(None, Some(c), path, f);
+                                path.pop();
+                            }
+                        }
+                    }
+                    _ => {
+                        for (i, c) in x.children.iter().enumerate() {
+                            let other = y.children.get(i);
+                            if other.is_some_and(|o| c.same(o)) {
+                                continue;
+                            }
+                            path.push(Segment::Index(i));
+                            walk(Some(c), other, path, f);
+                            path.pop();
+                        }
+                        for (i, c) in y.children.iter().enumerate().skip(x.children.len()) {
+                            path.push(Segment::Index(i));
+                            walk(None, Some(c), path, f);
+                            path.pop();
+                        }
                     }
                 }
             }
