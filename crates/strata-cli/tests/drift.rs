@@ -942,3 +942,39 @@ fn shared_secrets_are_found_only_by_comparing_values() {
     assert_eq!(v["findings"][0]["reference_value"], "<redacted>");
     assert!(!v.to_string().contains("shared-pw"));
 }
+
+#[test]
+fn a_patch_never_writes_a_decrypted_secret() {
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, public) = strata_store::crypto::generate_identity();
+    let id_file = keys.path().join("id.txt");
+    std::fs::write(&id_file, format!("{secret}\n")).unwrap();
+    let recipients =
+        strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
+    let enc = |v: &str| strata_store::crypto::encrypt(v, "svc:token", &recipients).unwrap();
+    let prod_cipher = enc("prod-token-value");
+    let fx = project(&[
+        (
+            "strata.yaml",
+            &format!("version: 1\nenvironments: [{{name: staging}}, {{name: prod}}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{{env}}\"]\nservices: {{svc: {{schema: schemas/svc.yaml}}}}\nencryption:\n  recipients: [{public}]\n"),
+        ),
+        (
+            "schemas/svc.yaml",
+            "type: object\nproperties:\n  token: {type: string, x-strata-secret: true}\n",
+        ),
+        ("layers/env/staging/svc.yaml", &format!("token: \"{}\"\n", enc("staging-token-value"))),
+        ("layers/env/prod/svc.yaml", &format!("token: \"{prod_cipher}\"\n")),
+    ]);
+    let id = id_file.to_str().unwrap();
+    // Compared by value they differ: drift. Setting prod's value in staging's layer would
+    // need the plaintext, so that option is not offered and the patch leaves it.
+    let r = fx.run(&["drift", "--identity", id, "--patch"]).expect(1);
+    assert!(!r.stdout.contains("prod-token-value"), "{}", r.stdout);
+    assert!(!r.stdout.contains("staging-token-value"), "{}", r.stdout);
+    assert!(r.stderr.contains("svc:token"), "{}", r.stderr);
+    // Compared as ciphertext, the option copies prod's ciphertext, which stays bound to
+    // the parameter and decrypts in staging.
+    let r = fx.run(&["drift", "--patch"]).ok();
+    assert!(r.stdout.contains(&prod_cipher), "{}", r.stdout);
+    assert!(!r.stdout.contains("prod-token-value"), "{}", r.stdout);
+}

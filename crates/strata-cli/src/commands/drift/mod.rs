@@ -464,7 +464,7 @@ impl Compare<'_> {
                 v.to_string()
             }
         };
-        let remedies = if f.class == Class::Expected {
+        let mut remedies = if f.class == Class::Expected {
             Vec::new()
         } else {
             suggest(
@@ -476,6 +476,16 @@ impl Compare<'_> {
                 self.other_layers,
             )
         };
+        if secret {
+            // A secret may only be copied as ciphertext: with `--identity` the compared
+            // values are plaintext, and a patch must never write one into a layer.
+            remedies.retain(|r| match r {
+                Remedy::SetValue { value, .. } => value
+                    .as_str()
+                    .is_some_and(strata_store::crypto::is_ciphertext),
+                _ => true,
+            });
+        }
         let suggestions = remedies
             .iter()
             .map(|r| self.suggestion(r, &f.reference_target, &f.other_target, secret))
