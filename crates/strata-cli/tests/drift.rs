@@ -956,14 +956,22 @@ fn a_patch_never_writes_a_decrypted_secret() {
     let fx = project(&[
         (
             "strata.yaml",
-            &format!("version: 1\nenvironments: [{{name: staging}}, {{name: prod}}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{{env}}\"]\nservices: {{svc: {{schema: schemas/svc.yaml}}}}\nencryption:\n  recipients: [{public}]\n"),
+            &format!(
+                "version: 1\nenvironments: [{{name: staging}}, {{name: prod}}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{{env}}\"]\nservices: {{svc: {{schema: schemas/svc.yaml}}}}\nencryption:\n  recipients: [{public}]\n"
+            ),
         ),
         (
             "schemas/svc.yaml",
             "type: object\nproperties:\n  token: {type: string, x-strata-secret: true}\n",
         ),
-        ("layers/env/staging/svc.yaml", &format!("token: \"{}\"\n", enc("staging-token-value"))),
-        ("layers/env/prod/svc.yaml", &format!("token: \"{prod_cipher}\"\n")),
+        (
+            "layers/env/staging/svc.yaml",
+            &format!("token: \"{}\"\n", enc("staging-token-value")),
+        ),
+        (
+            "layers/env/prod/svc.yaml",
+            &format!("token: \"{prod_cipher}\"\n"),
+        ),
     ]);
     let id = id_file.to_str().unwrap();
     // Compared by value they differ: drift. Setting prod's value in staging's layer would

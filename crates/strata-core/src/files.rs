@@ -100,6 +100,65 @@ impl ProjectSource for MemorySource {
     }
 }
 
+/// A source that remembers what it read and listed: for work that loads the same project
+/// many times (`strata drift --patch` checks every repair by loading the project again),
+/// so files are read from the underlying source once.
+pub struct CachedSource {
+    base: Arc<dyn ProjectSource>,
+    reads: Mutex<FxHashMap<String, Option<Arc<[u8]>>>>,
+    dirs: Mutex<FxHashMap<String, Vec<String>>>,
+}
+
+impl CachedSource {
+    /// Caches `base`.
+    pub fn new(base: Arc<dyn ProjectSource>) -> Self {
+        CachedSource {
+            base,
+            reads: Mutex::new(FxHashMap::default()),
+            dirs: Mutex::new(FxHashMap::default()),
+        }
+    }
+}
+
+impl ProjectSource for CachedSource {
+    fn read(&self, path: &str) -> Result<Option<Arc<[u8]>>, SourceError> {
+        if let Some(hit) = self
+            .reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path)
+        {
+            return Ok(hit.clone());
+        }
+        let got = self.base.read(path)?;
+        self.reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.to_string(), got.clone());
+        Ok(got)
+    }
+
+    fn list_dir(&self, dir: &str) -> Result<Vec<String>, SourceError> {
+        if let Some(hit) = self.dirs.lock().unwrap_or_else(|e| e.into_inner()).get(dir) {
+            return Ok(hit.clone());
+        }
+        let got = self.base.list_dir(dir)?;
+        self.dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(dir.to_string(), got.clone());
+        Ok(got)
+    }
+
+    fn list_all(&self) -> Result<Vec<String>, SourceError> {
+        self.base.list_all()
+    }
+
+    fn describe(&self) -> String {
+        self.base.describe()
+    }
+}
+
 /// A project seen with some files replaced or added: how `strata drift --patch` checks
 /// a repair before proposing it, without touching the files.
 pub struct OverlaySource {
@@ -267,5 +326,23 @@ mod tests {
             vec!["a/x.yaml", "a/z.yaml", "b.yaml"]
         );
         assert_eq!(o.describe(), "<memory>");
+    }
+
+    #[test]
+    fn a_cached_source_reads_each_file_once() {
+        let base: Arc<dyn ProjectSource> = Arc::new(
+            MemorySource::new()
+                .with("a/x.yaml", "x")
+                .with("b.yaml", "b"),
+        );
+        let c = CachedSource::new(base);
+        for _ in 0..2 {
+            assert_eq!(c.read("a/x.yaml").unwrap().as_deref(), Some(&b"x"[..]));
+            assert_eq!(c.read("nope").unwrap(), None);
+            assert_eq!(c.list_dir("a").unwrap(), vec!["x.yaml"]);
+        }
+        assert_eq!(c.reads.lock().unwrap().len(), 2);
+        assert_eq!(c.list_all().unwrap(), vec!["a/x.yaml", "b.yaml"]);
+        assert_eq!(c.describe(), "<memory>");
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_core::drift::patch::{Repair, plan, unified_diff};
-use strata_core::files::ProjectSource;
+use strata_core::files::{CachedSource, ProjectSource};
 
 use super::Collected;
 use crate::error::CliError;
@@ -20,7 +20,8 @@ pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
         .iter()
         .filter_map(|i| i.repair.as_deref().cloned())
         .collect();
-    let base: Arc<dyn ProjectSource> = Arc::new(DirSource::new(root));
+    // Every repair is checked by loading the project again: read each file once.
+    let base: Arc<dyn ProjectSource> = Arc::new(CachedSource::new(Arc::new(DirSource::new(root))));
     let planned = plan(base, &repairs, &c.pairs).map_err(|e| CliError::Io(e.to_string()))?;
     emit(&unified_diff(&planned.changes, &git_prefix(root)))?;
 
