@@ -769,16 +769,15 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
     let want_dead = args.service.is_empty() && args.since.is_none();
     let mut dead = DeadRules::new(&policy);
 
-    // Every paired target is resolved once (in parallel inside `resolve_each`), then the
-    // services are classified in parallel, each reference hashed once per service.
-    // Resolving in chunks of services would bound memory, but every chunk merges the
-    // services its `${ref:…}`s reach again, which tripled the time at 1M parameters.
+    // The references are resolved first and kept; then each other target is resolved,
+    // compared with its reference service by service (in parallel), and dropped before
+    // the next, so memory holds the references and one other target at a time.
+    // Resolving in slices of services would bound memory further, but every slice merges
+    // the services its `${ref:…}`s reach again, which tripled the time at 1M parameters.
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    let mut resolved: BTreeMap<String, Resolved> = BTreeMap::new();
-    for t in &targets {
-        let key = t.to_string();
+    let resolve_target = |t: &Target| -> Result<Resolved, CliError> {
         let session = project
-            .session(&key, opts)
+            .session(&t.to_string(), opts)
             .map_err(|e| CliError::from_resolve(e, root))?;
         let slots = if detail == Detail::Counts {
             BTreeMap::new()
@@ -798,68 +797,98 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
             }
             effs.push(eff);
         }
-        resolved.insert(key, (effs, slots));
-    }
-    let mut notes = Vec::new();
-    if ids.is_none() {
-        let ciphertexts = ciphertext_secret_findings(&resolved, &pairs, &services, &secrets);
-        if ciphertexts > 0 {
-            notes.push(format!(
-                "{ciphertexts} secret parameter(s) were compared as ciphertext, and two encryptions of one value always differ (so `must-differ` cannot see a shared secret): pass --identity FILE or set STRATA_AGE_IDENTITY to compare the values"
-            ));
-        }
-    }
-    let per_service: Vec<Vec<Item>> = services
-        .par_iter()
-        .enumerate()
-        .map(|(i, service)| {
-            let mut out = Vec::new();
-            let mut hashed: BTreeMap<String, Hashed<'_>> = BTreeMap::new();
-            for (reference, other) in &pairs {
-                let (ref_effs, ref_slots) = &resolved[&reference.to_string()];
-                let (other_effs, other_slots) = &resolved[&other.to_string()];
-                let (a, b) = (&ref_effs[i], &other_effs[i]);
-                let ha = hashed
-                    .entry(reference.to_string())
-                    .or_insert_with(|| Hashed::new(&a.root));
-                let hb = Hashed::new(&b.root);
-                let compare = Compare {
-                    project: &project,
-                    cx,
-                    rules: &rules,
-                    secrets: secrets.get(service).map(Vec::as_slice),
-                    reference_layers: ref_slots.get(service).map_or(&[], Vec::as_slice),
-                    other_layers: other_slots.get(service).map_or(&[], Vec::as_slice),
-                    detail,
-                };
-                let reference_side = Side {
-                    target: reference,
-                    root: &a.root,
-                };
-                let other_side = Side {
-                    target: other,
-                    root: &b.root,
-                };
-                for f in classify_hashed(service, reference_side, ha, other_side, &hb, &cx) {
-                    out.push(compare.item(&f, reference_side, other_side));
+        Ok((effs, slots))
+    };
+    let mut references: BTreeMap<String, Resolved> = BTreeMap::new();
+    for (reference, _) in &pairs {
+        let key = reference.to_string();
+        if !references.contains_key(&key) {
+            let r = resolve_target(reference)?;
+            if want_dead {
+                for e in &r.0 {
+                    dead.mark(&e.service, &e.root);
                 }
             }
-            out
-        })
-        .collect();
-    let items: Vec<Item> = per_service.into_iter().flatten().collect();
-    // Dead policy: rules whose globs name no parameter (or enclosing map or list) of
-    // any configuration compared; only meaningful when every service is compared.
-    if want_dead {
-        for (effs, _) in resolved.values() {
-            for e in effs {
+            references.insert(key, r);
+        }
+    }
+    let mut others: Vec<&Target> = Vec::new();
+    for (_, other) in &pairs {
+        if !others.contains(other) {
+            others.push(other);
+        }
+    }
+    let mut per_service: Vec<Vec<Item>> = services.iter().map(|_| Vec::new()).collect();
+    let mut ciphertexts = 0;
+    for (n, other) in others.iter().enumerate() {
+        let (other_effs, other_slots) = resolve_target(other)?;
+        if want_dead {
+            for e in &other_effs {
                 dead.mark(&e.service, &e.root);
             }
         }
+        let mine: Vec<&Target> = pairs
+            .iter()
+            .filter(|(_, o)| o == other)
+            .map(|(r, _)| *r)
+            .collect();
+        for reference in &mine {
+            if ids.is_none() {
+                let ref_effs = &references[&reference.to_string()].0;
+                ciphertexts += ciphertext_pairs(ref_effs, &other_effs, &services, &secrets);
+            }
+        }
+        let batch: Vec<Vec<Item>> = services
+            .par_iter()
+            .enumerate()
+            .map(|(i, service)| {
+                let mut out = Vec::new();
+                for reference in &mine {
+                    let (ref_effs, ref_slots) = &references[&reference.to_string()];
+                    let (a, b) = (&ref_effs[i], &other_effs[i]);
+                    let (ha, hb) = (Hashed::new(&a.root), Hashed::new(&b.root));
+                    let compare = Compare {
+                        project: &project,
+                        cx,
+                        rules: &rules,
+                        secrets: secrets.get(service).map(Vec::as_slice),
+                        reference_layers: ref_slots.get(service).map_or(&[], Vec::as_slice),
+                        other_layers: other_slots.get(service).map_or(&[], Vec::as_slice),
+                        detail,
+                    };
+                    let reference_side = Side {
+                        target: reference,
+                        root: &a.root,
+                    };
+                    let other_side = Side {
+                        target: other,
+                        root: &b.root,
+                    };
+                    for f in classify_hashed(service, reference_side, &ha, other_side, &hb, &cx) {
+                        out.push(compare.item(&f, reference_side, other_side));
+                    }
+                }
+                out
+            })
+            .collect();
+        for (list, found) in per_service.iter_mut().zip(batch) {
+            list.extend(found);
+        }
+        if n + 1 == others.len() {
+            // Freeing a million nodes one by one takes a tenth of the run; the process
+            // ends right after the report, so the last target's memory is left to the
+            // operating system.
+            std::mem::forget((other_effs, other_slots));
+        }
     }
-    // Freeing a million nodes one by one takes a tenth of the run; the process ends
-    // right after the report, so the memory is left to the operating system.
-    std::mem::forget(resolved);
+    std::mem::forget(references);
+    let items: Vec<Item> = per_service.into_iter().flatten().collect();
+    let mut notes = Vec::new();
+    if ciphertexts > 0 {
+        notes.push(format!(
+            "{ciphertexts} secret parameter(s) were compared as ciphertext, and two encryptions of one value always differ (so `must-differ` cannot see a shared secret): pass --identity FILE or set STRATA_AGE_IDENTITY to compare the values"
+        ));
+    }
     let dead_rules = if want_dead { dead.finish() } else { Vec::new() };
     let pairs: Vec<(String, String)> = pairs
         .iter()
@@ -947,33 +976,29 @@ pub(crate) fn identity(flag: Option<&Path>) -> Result<Option<Identities>, CliErr
     }
 }
 
-/// How many secret leaves, over the compared pairs, hold a ciphertext on both sides.
-fn ciphertext_secret_findings(
-    resolved: &BTreeMap<String, Resolved>,
-    pairs: &[(&Target, &Target)],
+/// How many secret leaves hold a ciphertext on both sides of a compared pair.
+fn ciphertext_pairs(
+    reference: &[Effective],
+    other: &[Effective],
     services: &[String],
     secrets: &BTreeMap<String, Vec<Vec<Pat>>>,
 ) -> usize {
+    let cipher =
+        |v: &strata_core::value::Value| v.as_str().is_some_and(strata_store::crypto::is_ciphertext);
     let mut n = 0;
     for (i, service) in services.iter().enumerate() {
         let Some(pats) = secrets.get(service) else {
             continue;
         };
-        for (reference, other) in pairs {
-            let a = &resolved[&reference.to_string()].0[i].root;
-            let b = &resolved[&other.to_string()].0[i].root;
-            a.for_each_leaf(&mut Vec::new(), &mut |p, x| {
-                let cipher = |v: &strata_core::value::Value| {
-                    v.as_str().is_some_and(strata_store::crypto::is_ciphertext)
-                };
-                if path_is_secret(pats, p)
-                    && cipher(&x.value)
-                    && b.get(p).is_some_and(|y| cipher(&y.value))
-                {
-                    n += 1;
-                }
-            });
-        }
+        let (a, b) = (&reference[i].root, &other[i].root);
+        a.for_each_leaf(&mut Vec::new(), &mut |p, x| {
+            if path_is_secret(pats, p)
+                && cipher(&x.value)
+                && b.get(p).is_some_and(|y| cipher(&y.value))
+            {
+                n += 1;
+            }
+        });
     }
     n
 }
