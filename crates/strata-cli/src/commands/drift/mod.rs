@@ -801,15 +801,16 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
     };
     let mut references: BTreeMap<String, Resolved> = BTreeMap::new();
     for (reference, _) in &pairs {
-        let key = reference.to_string();
-        if !references.contains_key(&key) {
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            references.entry(reference.to_string())
+        {
             let r = resolve_target(reference)?;
             if want_dead {
                 for e in &r.0 {
                     dead.mark(&e.service, &e.root);
                 }
             }
-            references.insert(key, r);
+            slot.insert(r);
         }
     }
     let mut others: Vec<&Target> = Vec::new();
