@@ -986,3 +986,55 @@ fn a_patch_never_writes_a_decrypted_secret() {
     assert!(r.stdout.contains(&prod_cipher), "{}", r.stdout);
     assert!(!r.stdout.contains("prod-token-value"), "{}", r.stdout);
 }
+
+#[test]
+fn a_patch_of_json_layers_across_every_target_repairs_all_drift() {
+    // A generated project with JSON layers: 3 environments × 3 providers × 2 regions.
+    let outer = tempfile::tempdir().unwrap();
+    let root = outer.path().join("gen");
+    common::run(
+        outer.path(),
+        &[
+            "gen",
+            "--services",
+            "3",
+            "--params",
+            "12",
+            "--format",
+            "json",
+            "--no-schemas",
+            "--out",
+            "gen",
+        ],
+    )
+    .ok();
+    common::git(&root, &["init", "-q"]);
+    common::git(&root, &["add", "-A"]);
+    common::git(&root, &["commit", "-q", "-m", "generated"]);
+    let before = common::run(&root, &["drift", "--today", "2026-11-22", "--json"])
+        .expect(1)
+        .json();
+    let failing_before = failing(&before).len();
+    assert!(failing_before > 10, "{before}");
+    let r = common::run(&root, &["drift", "--today", "2026-11-22", "--patch"]).ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "repairs {failing_before} of {failing_before} failing findings"
+        )),
+        "{}",
+        r.stderr
+    );
+    std::fs::write(root.join("fix.patch"), &r.stdout).unwrap();
+    common::git(&root, &["apply", "fix.patch"]);
+    std::fs::remove_file(root.join("fix.patch")).unwrap();
+    let after = common::run(&root, &["drift", "--today", "2026-11-22", "--json"])
+        .ok()
+        .json();
+    assert_eq!(failing(&after), Vec::<(String, String, String)>::new());
+    // Every edited file is still JSON the project reads.
+    common::run(
+        &root,
+        &["resolve", "--all", "--target", "prod/aws/us-east-1"],
+    )
+    .ok();
+}

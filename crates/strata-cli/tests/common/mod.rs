@@ -165,6 +165,7 @@ impl Run {
 pub fn strata() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
     cmd.env_remove("STRATA_PROJECT")
+        .env_remove("STRATA_AGE_IDENTITY")
         .env_remove("CLICOLOR_FORCE")
         .env_remove("COLUMNS")
         .env("NO_COLOR", "1")
