@@ -5,6 +5,53 @@ mod common;
 
 use common::{acme, project};
 
+/// `strata.yaml` of a one-service project with a staging and a prod target (service
+/// `svc`, schema `schemas/svc.yaml`).
+const STAGING_PROD: &str = "version: 1\nenvironments: [{name: staging}, {name: prod}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{env}\"]\nservices: {svc: {schema: schemas/svc.yaml}}\n";
+
+/// An age key pair: the identity in a file, and the public key as a recipient.
+struct Keys {
+    _dir: tempfile::TempDir,
+    id_file: std::path::PathBuf,
+    public: String,
+    recipients: strata_store::crypto::Recipients,
+}
+
+impl Keys {
+    fn new() -> Keys {
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, public) = strata_store::crypto::generate_identity();
+        let id_file = dir.path().join("id.txt");
+        std::fs::write(&id_file, format!("{secret}\n")).unwrap();
+        let recipients =
+            strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
+        Keys {
+            _dir: dir,
+            id_file,
+            public,
+            recipients,
+        }
+    }
+
+    /// The identity file, as a command-line argument.
+    fn id(&self) -> &str {
+        self.id_file.to_str().unwrap()
+    }
+
+    /// `value` encrypted for parameter `param` (each call gives a new ciphertext).
+    fn encrypt(&self, value: &str, param: &str) -> String {
+        strata_store::crypto::encrypt(value, param, &self.recipients).unwrap()
+    }
+
+    /// [`STAGING_PROD`] with these keys as the encryption recipients.
+    fn strata_yaml(&self) -> String {
+        format!(
+            "{STAGING_PROD}encryption:\n  recipients: [{}]\n",
+            self.public
+        )
+    }
+}
+
 /// The five undeclared staging/prod differences of examples/acme (see its README), as
 /// `param target` pairs, plus the lapsed variation.
 const PLANTED: &[(&str, &str, &str)] = &[
@@ -163,10 +210,7 @@ fn text_report_and_exit_codes() {
 #[test]
 fn secrets_are_never_shown_and_bad_policies_are_located() {
     let fx = project(&[
-        (
-            "strata.yaml",
-            "version: 1\nenvironments: [{name: staging}, {name: prod}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{env}\"]\nservices: {svc: {schema: schemas/svc.yaml}}\n",
-        ),
+        ("strata.yaml", STAGING_PROD),
         (
             "schemas/svc.yaml",
             "type: object\nproperties:\n  password: {type: string, x-strata-secret: true}\n",
@@ -590,10 +634,7 @@ fn provider_vocabulary_makes_equivalent_sizes_equal() {
 #[test]
 fn schemas_declare_variations_and_rules_name_their_file() {
     let fx = project(&[
-        (
-            "strata.yaml",
-            "version: 1\nenvironments: [{name: staging}, {name: prod}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{env}\"]\nservices: {svc: {schema: schemas/svc.yaml}}\n",
-        ),
+        ("strata.yaml", STAGING_PROD),
         (
             "schemas/svc.yaml",
             "type: object\nproperties:\n  replicas:\n    type: integer\n    x-strata-variation: {kind: may-differ, reason: sized per environment}\n  region:\n    type: string\n    x-strata-variation: {kind: must-equal, reason: one region}\n",
@@ -878,26 +919,20 @@ fn since_compares_only_the_services_whose_effective_configuration_changed() {
     // Without a store there is nothing to compare with.
     let plain = acme();
     let r = plain.run(&["drift", "--since", "HEAD"]).expect(2);
-    assert!(r.stderr.contains("store"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no store") && r.stderr.contains("strata import"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn shared_secrets_are_found_only_by_comparing_values() {
-    let keys = tempfile::tempdir().unwrap();
-    let (secret, public) = strata_store::crypto::generate_identity();
-    let id_file = keys.path().join("id.txt");
-    std::fs::write(&id_file, format!("{secret}\n")).unwrap();
-    let recipients =
-        strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
+    let keys = Keys::new();
     // Staging and prod share one password, encrypted separately: different ciphertexts.
-    let enc = |v: &str| strata_store::crypto::encrypt(v, "svc:db.password", &recipients).unwrap();
+    let enc = |v: &str| keys.encrypt(v, "svc:db.password");
     let fx = project(&[
-        (
-            "strata.yaml",
-            &format!(
-                "version: 1\nenvironments: [{{name: staging}}, {{name: prod}}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{{env}}\"]\nservices: {{svc: {{schema: schemas/svc.yaml}}}}\nencryption:\n  recipients: [{public}]\n"
-            ),
-        ),
+        ("strata.yaml", &keys.strata_yaml()),
         (
             "schemas/svc.yaml",
             "type: object\nproperties:\n  db:\n    properties:\n      password: {type: string, x-strata-secret: true}\n",
@@ -926,7 +961,7 @@ fn shared_secrets_are_found_only_by_comparing_values() {
     assert!(r.stdout.contains("compared as ciphertext"), "{}", r.stdout);
     // With the identity the values are compared: the shared password is a violation,
     // and its value is never shown.
-    let id = id_file.to_str().unwrap();
+    let id = keys.id();
     let r = fx.run(&["drift", "--identity", id]).expect(1);
     assert!(
         r.stdout.contains("violation svc:db.password") && r.stdout.contains(": equal"),
@@ -945,21 +980,11 @@ fn shared_secrets_are_found_only_by_comparing_values() {
 
 #[test]
 fn a_patch_never_writes_a_decrypted_secret() {
-    let keys = tempfile::tempdir().unwrap();
-    let (secret, public) = strata_store::crypto::generate_identity();
-    let id_file = keys.path().join("id.txt");
-    std::fs::write(&id_file, format!("{secret}\n")).unwrap();
-    let recipients =
-        strata_store::crypto::Recipients::parse(std::slice::from_ref(&public)).unwrap();
-    let enc = |v: &str| strata_store::crypto::encrypt(v, "svc:token", &recipients).unwrap();
+    let keys = Keys::new();
+    let enc = |v: &str| keys.encrypt(v, "svc:token");
     let prod_cipher = enc("prod-token-value");
     let fx = project(&[
-        (
-            "strata.yaml",
-            &format!(
-                "version: 1\nenvironments: [{{name: staging}}, {{name: prod}}]\nproviders: [aws]\ntargets: [staging/aws/us-east-1, prod/aws/us-east-1]\nhierarchy: [base, \"env/{{env}}\"]\nservices: {{svc: {{schema: schemas/svc.yaml}}}}\nencryption:\n  recipients: [{public}]\n"
-            ),
-        ),
+        ("strata.yaml", &keys.strata_yaml()),
         (
             "schemas/svc.yaml",
             "type: object\nproperties:\n  token: {type: string, x-strata-secret: true}\n",
@@ -973,7 +998,7 @@ fn a_patch_never_writes_a_decrypted_secret() {
             &format!("token: \"{prod_cipher}\"\n"),
         ),
     ]);
-    let id = id_file.to_str().unwrap();
+    let id = keys.id();
     // Compared by value they differ: drift. Setting prod's value in staging's layer would
     // need the plaintext, so that option is not offered and the patch leaves it.
     let r = fx.run(&["drift", "--identity", id, "--patch"]).expect(1);

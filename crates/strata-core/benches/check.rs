@@ -5,26 +5,14 @@
 //! - `check_1m/all_targets`: 1,000 × 1,000 (run with `STRATA_BENCH_1M=1`; minutes).
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use strata_core::files::MemorySource;
 use strata_core::resolve::Project;
 use strata_core::validate::check::{CheckOptions, check};
-use strata_gen::GenOptions;
+use strata_gen::Format;
 
-fn project(services: usize, params: usize) -> Project {
-    let opts = GenOptions {
-        services,
-        params,
-        ..GenOptions::default()
-    };
-    let mut src = MemorySource::new();
-    for f in strata_gen::generate_to_vec(&opts).expect("valid generator options") {
-        src.insert(f.path, f.contents);
-    }
-    Project::load(Arc::new(src)).expect("generated projects are valid")
-}
+mod support;
+use support::project;
 
 fn run(p: &Project) -> usize {
     let run = check(p, &CheckOptions::default()).expect("checks");
@@ -36,7 +24,7 @@ fn run(p: &Project) -> usize {
 }
 
 fn bench_10k(c: &mut Criterion) {
-    let p = project(100, 100);
+    let p = project(100, 100, Format::Yaml);
     let mut g = c.benchmark_group("check_10k");
     g.sample_size(20);
     g.bench_function("all_targets", |b| b.iter(|| black_box(run(&p))));
@@ -47,7 +35,7 @@ fn bench_1m(c: &mut Criterion) {
     if std::env::var_os("STRATA_BENCH_1M").is_none() {
         return;
     }
-    let p = project(1000, 1000);
+    let p = project(1000, 1000, Format::Yaml);
     let mut g = c.benchmark_group("check_1m");
     g.sample_size(10);
     g.bench_function("all_targets", |b| b.iter(|| black_box(run(&p))));

@@ -17,31 +17,19 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata_core::drift::engine::{Side, classify};
 use strata_core::drift::policy::{PolicyDate, VariationPolicy};
-use strata_core::files::MemorySource;
 use strata_core::project::Target;
 use strata_core::resolve::{Effective, Project, ResolveOptions};
-use strata_gen::GenOptions;
+use strata_gen::Format;
+
+mod support;
+use support::project;
 
 const REFERENCE: &str = "prod/aws/us-east-1";
 const OTHERS: [&str; 2] = ["dev/aws/us-east-1", "staging/aws/us-east-1"];
-
-fn project(services: usize, params: usize) -> Project {
-    let opts = GenOptions {
-        services,
-        params,
-        ..GenOptions::default()
-    };
-    let mut src = MemorySource::new();
-    for f in strata_gen::generate_to_vec(&opts).expect("valid generator options") {
-        src.insert(f.path, f.contents);
-    }
-    Project::load(Arc::new(src)).expect("generated projects are valid")
-}
 
 fn target<'p>(p: &'p Project, name: &str) -> &'p Target {
     p.config.target(name).expect("generated target exists")
@@ -110,7 +98,7 @@ fn resolve_3_envs(p: &Project) -> BTreeMap<&'static str, BTreeMap<String, Effect
 }
 
 fn bench_size(c: &mut Criterion, group: &str, services: usize, params: usize, samples: usize) {
-    let p = project(services, params);
+    let p = project(services, params, Format::Yaml);
     let policy = VariationPolicy::default();
     let today = PolicyDate::new(2026, 11, 22).expect("valid date");
     let resolved = resolve_3_envs(&p);
@@ -141,7 +129,7 @@ fn bench_1m(c: &mut Criterion) {
 }
 
 fn bench_100k_pair(c: &mut Criterion) {
-    let p = project(100, 1000);
+    let p = project(100, 1000, Format::Yaml);
     let policy = VariationPolicy::default();
     let today = PolicyDate::new(2026, 11, 22).expect("valid date");
     let (a, b) = (REFERENCE, OTHERS[0]);

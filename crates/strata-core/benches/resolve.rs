@@ -9,28 +9,15 @@
 //! - `cache/get_param`: a cached single-parameter read.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata_core::cache::ResolveCache;
-use strata_core::files::MemorySource;
 use strata_core::path::parse_segments;
 use strata_core::resolve::{Project, ResolveOptions};
-use strata_gen::{Format, GenOptions};
+use strata_gen::Format;
 
-fn project(services: usize, params: usize, format: Format) -> Project {
-    let opts = GenOptions {
-        services,
-        params,
-        format,
-        ..GenOptions::default()
-    };
-    let mut src = MemorySource::new();
-    for f in strata_gen::generate_to_vec(&opts).expect("valid generator options") {
-        src.insert(f.path, f.contents);
-    }
-    Project::load(Arc::new(src)).expect("generated projects are valid")
-}
+mod support;
+use support::project;
 
 fn resolve_all(p: &Project, target: &str) -> usize {
     p.session(target, ResolveOptions::default())

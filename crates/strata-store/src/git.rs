@@ -79,33 +79,22 @@ pub enum GitError {
     },
 }
 
-/// Opens the repository that contains `project_dir` (searching upward like `git` does),
-/// resolves `rev`, peels it to a commit, and reads every file under the project directory
-/// from that commit's tree.
-///
-/// * `rev` is any single-revision spec gix supports: `HEAD`, a branch, a tag (annotated
-///   tags are peeled), a full or abbreviated commit id, `HEAD~2`, `origin/main`, …
-/// * The project directory's location inside the repository is its path relative to the
-///   work tree (the repository root when they are the same, and also for bare
-///   repositories). It does not need to exist on disk any more, as long as an ancestor
-///   does and it exists in the commit.
-/// * Regular and executable files are included, recursively. **Symbolic links and
-///   submodules (commit entries in the tree) are skipped.** Non-UTF-8 file names are
-///   converted lossily.
-/// * Nothing is checked out, and the working tree and index are never read: uncommitted
-///   changes are not seen.
-///
-/// # Errors
-///
-/// [`GitError::NotARepository`], [`GitError::BadRevision`] (also when `rev` names a
-/// range, a tree or a blob), [`GitError::NotFound`] if the project directory is not a
-/// directory in that commit, [`GitError::Read`] for repository corruption and the like.
-pub fn read_commit(project_dir: &Path, rev: &str) -> Result<GitSnapshot, GitError> {
+/// The repository holding a project directory, and where the directory is in it.
+struct Located {
+    repo: gix::Repository,
+    /// The directory relative to the work tree, one path component each (empty at the
+    /// root, and for a bare repository).
+    components: Vec<String>,
+}
+
+/// Opens the repository that contains `project_dir` (searching upward like `git` does)
+/// and finds the directory's place in its work tree. The directory need not exist any
+/// more, as long as an ancestor does.
+fn locate(project_dir: &Path) -> Result<Located, GitError> {
     let not_a_repo = |message: String| GitError::NotARepository {
         path: project_dir.to_path_buf(),
         message,
     };
-
     let (existing, missing_tail) = split_existing(project_dir).map_err(not_a_repo)?;
     let existing = std::fs::canonicalize(&existing)
         .map_err(|e| not_a_repo(format!("cannot access {}: {e}", existing.display())))?;
@@ -113,15 +102,7 @@ pub fn read_commit(project_dir: &Path, rev: &str) -> Result<GitSnapshot, GitErro
         return Err(not_a_repo("it is not a directory".into()));
     }
     let repo = gix::discover(&existing).map_err(|e| not_a_repo(e.to_string()))?;
-    let git_dir = repo.git_dir().to_path_buf();
-    let read_err = |what: &str, message: String| GitError::Read {
-        repo: git_dir.clone(),
-        what: what.to_string(),
-        message,
-    };
-
-    // Where the project lives inside the repository.
-    let rel_components: Vec<String> = match repo.workdir() {
+    let components: Vec<String> = match repo.workdir() {
         None => Vec::new(),
         Some(workdir) => {
             let workdir = std::fs::canonicalize(workdir).map_err(|e| {
@@ -155,6 +136,53 @@ pub fn read_commit(project_dir: &Path, rev: &str) -> Result<GitSnapshot, GitErro
             }
             comps
         }
+    };
+    Ok(Located { repo, components })
+}
+
+/// The project directory's path inside the work tree of the git repository holding it,
+/// `/`-terminated (`deploy/config/`), or `""` at the root: what a patch of project files
+/// prefixes its paths with so that `git apply` takes it from the repository's root.
+///
+/// # Errors
+///
+/// [`GitError::NotARepository`] when no repository holds the directory.
+pub fn work_tree_prefix(project_dir: &Path) -> Result<String, GitError> {
+    let located = locate(project_dir)?;
+    Ok(located.components.iter().map(|c| format!("{c}/")).collect())
+}
+
+/// Opens the repository that contains `project_dir` (searching upward like `git` does),
+/// resolves `rev`, peels it to a commit, and reads every file under the project directory
+/// from that commit's tree.
+///
+/// * `rev` is any single-revision spec gix supports: `HEAD`, a branch, a tag (annotated
+///   tags are peeled), a full or abbreviated commit id, `HEAD~2`, `origin/main`, …
+/// * The project directory's location inside the repository is its path relative to the
+///   work tree (the repository root when they are the same, and also for bare
+///   repositories). It does not need to exist on disk any more, as long as an ancestor
+///   does and it exists in the commit.
+/// * Regular and executable files are included, recursively. **Symbolic links and
+///   submodules (commit entries in the tree) are skipped.** Non-UTF-8 file names are
+///   converted lossily.
+/// * Nothing is checked out, and the working tree and index are never read: uncommitted
+///   changes are not seen.
+///
+/// # Errors
+///
+/// [`GitError::NotARepository`], [`GitError::BadRevision`] (also when `rev` names a
+/// range, a tree or a blob), [`GitError::NotFound`] if the project directory is not a
+/// directory in that commit, [`GitError::Read`] for repository corruption and the like.
+pub fn read_commit(project_dir: &Path, rev: &str) -> Result<GitSnapshot, GitError> {
+    let Located {
+        repo,
+        components: rel_components,
+    } = locate(project_dir)?;
+    let git_dir = repo.git_dir().to_path_buf();
+    let read_err = |what: &str, message: String| GitError::Read {
+        repo: git_dir.clone(),
+        what: what.to_string(),
+        message,
     };
     let rel_dir = rel_components.join("/");
 
@@ -385,6 +413,23 @@ mod tests {
         // Discovery works from a subdirectory too (here the project is the subdirectory).
         let sub = read_commit(&root.join("services"), "main").unwrap();
         assert_eq!(keys(&sub), ["checkout/base.yaml"]);
+    }
+
+    #[test]
+    fn the_work_tree_prefix_is_the_project_directory_in_the_repository() {
+        let repo = init();
+        let root = repo.path();
+        write(root, "deploy/config/strata.yaml", "version: 1\n");
+        assert_eq!(work_tree_prefix(root).unwrap(), "");
+        assert_eq!(
+            work_tree_prefix(&root.join("deploy/config")).unwrap(),
+            "deploy/config/"
+        );
+        let outside = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            work_tree_prefix(outside.path()),
+            Err(GitError::NotARepository { .. })
+        ));
     }
 
     #[test]

@@ -18,10 +18,7 @@ use strata_core::resolve::ResolveOptions;
 use strata_core::validate::schema::{is_encrypted, path_is_secret};
 use strata_core::value::{Node, Value};
 
-use super::{
-    Collected, Compare, DriftArgs, add_schema_rules, load_policy, secret_paths, selected_services,
-    today,
-};
+use super::{Collected, Compare, DriftArgs, load_policy, read_schemas, selected_services, today};
 use crate::commands::load_project_or_rev;
 use crate::commands::secrets::reveal;
 use crate::error::CliError;
@@ -104,14 +101,13 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         }
     };
     let services: Vec<String> = reported.iter().map(|(s, _)| s.clone()).collect();
-    add_schema_rules(&project, &services, &mut policy)?;
+    let secrets = read_schemas(&project, &services, &mut policy)?;
     // `must-differ` is about two targets (a shared database); a running system equal to
     // its desired configuration is the goal, not a violation.
     policy.rules.retain(|r| r.kind != VariationKind::MustDiffer);
     for (i, r) in policy.rules.iter_mut().enumerate() {
         r.index = i;
     }
-    let secrets = secret_paths(&project, &services);
     let ids = super::identity(args.identity.as_deref())?;
     let vocabulary = project.catalogs().ok().map(Vocabulary::new);
     let cx = Context {

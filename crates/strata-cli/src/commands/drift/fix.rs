@@ -23,7 +23,10 @@ pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
     // Every repair is checked by loading the project again: read each file once.
     let base: Arc<dyn ProjectSource> = Arc::new(CachedSource::new(Arc::new(DirSource::new(root))));
     let planned = plan(base, &repairs, &c.pairs).map_err(|e| CliError::Io(e.to_string()))?;
-    emit(&unified_diff(&planned.changes, &git_prefix(root)))?;
+    // Paths from the repository's root, so `git apply` takes the patch there; a project
+    // outside git keeps project-relative paths.
+    let prefix = strata_store::git::work_tree_prefix(root).unwrap_or_default();
+    emit(&unified_diff(&planned.changes, &prefix))?;
 
     let failing: Vec<&super::Item> = c.items.iter().filter(|i| i.class.fails()).collect();
     let undecided: Vec<String> = failing
@@ -55,49 +58,5 @@ pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
             undecided.join("\n")
         );
         Err(CliError::Findings)
-    }
-}
-
-/// The project's directory inside its git repository (`deploy/config/`), so the patch
-/// applies from the repository's root; `""` when the project is the root or not in git.
-fn git_prefix(root: &Path) -> String {
-    let Ok(abs) = root.canonicalize() else {
-        return String::new();
-    };
-    let mut dir = abs.as_path();
-    loop {
-        if dir.join(".git").exists() {
-            let rel = abs.strip_prefix(dir).unwrap_or(Path::new(""));
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            return if rel.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", rel.join("/"))
-            };
-        }
-        match dir.parent() {
-            Some(p) => dir = p,
-            None => return String::new(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_prefix_is_the_project_directory_inside_the_repository() {
-        let repo = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(repo.path().join(".git")).unwrap();
-        std::fs::create_dir_all(repo.path().join("deploy/config")).unwrap();
-        assert_eq!(git_prefix(repo.path()), "");
-        assert_eq!(
-            git_prefix(&repo.path().join("deploy/config")),
-            "deploy/config/"
-        );
     }
 }

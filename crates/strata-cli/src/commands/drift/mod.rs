@@ -749,10 +749,9 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
     let opts = ResolveOptions {
         keep_prior_values: detail != Detail::Counts,
     };
-    let secrets = secret_paths(&project, &services);
-    let ids = identity(args.identity.as_deref())?;
     let mut policy = policy;
-    add_schema_rules(&project, &services, &mut policy)?;
+    let secrets = read_schemas(&project, &services, &mut policy)?;
+    let ids = identity(args.identity.as_deref())?;
     let vocabulary = project.catalogs().ok().map(Vocabulary::new);
     let cx = Context {
         policy: &policy,
@@ -1017,63 +1016,52 @@ pub(crate) fn load_policy(project: &Project) -> Result<VariationPolicy, CliError
     }
 }
 
-/// Adds the `x-strata-variation` rules of the services' schemas to `policy`.
-pub(crate) fn add_schema_rules(
+/// Reads each service's schema once: the secret patterns of those marking secrets (values
+/// there are never printed), and the `x-strata-variation` rules of those declaring some,
+/// added to `policy`. A schema mentioning neither is not parsed (generated schemas are
+/// large).
+pub(crate) fn read_schemas(
     project: &Project,
     services: &[String],
     policy: &mut VariationPolicy,
-) -> Result<(), CliError> {
+) -> Result<BTreeMap<String, Vec<Vec<Pat>>>, CliError> {
+    let mut secrets = BTreeMap::new();
     for s in services {
         let Some(path) = project
             .config
             .services
             .get(s)
-            .and_then(|d| d.schema.clone())
+            .and_then(|d| d.schema.as_deref())
         else {
             continue;
         };
-        let bytes = project
+        let Some(bytes) = project
             .source()
-            .read(&path)
-            .map_err(|e| CliError::Io(format!("cannot read {}: {}", e.path, e.message)))?;
-        // Cheap test first: generated schemas are large and rarely annotated.
-        let Some(bytes) = bytes else { continue };
-        if memchr::memmem::find(&bytes, strata_core::drift::policy::SCHEMA_KEY.as_bytes()).is_none()
-        {
+            .read(path)
+            .map_err(|e| CliError::Io(format!("cannot read {}: {}", e.path, e.message)))?
+        else {
+            continue;
+        };
+        let has = |key: &str| memchr::memmem::find(&bytes, key.as_bytes()).is_some();
+        let (secret, variation) = (
+            has("x-strata-secret"),
+            has(strata_core::drift::policy::SCHEMA_KEY),
+        );
+        if !secret && !variation {
             continue;
         }
-        if let Ok(Some(node)) = project.read_document(&path, false) {
+        // A schema that does not parse is `strata check`'s to report.
+        let Ok(Some(node)) = project.read_document(path, false) else {
+            continue;
+        };
+        if secret {
+            secrets.insert(s.clone(), secret_patterns(&node));
+        }
+        if variation {
             policy
-                .add_schema_rules(s, &path, &node, Some(&project.config))
+                .add_schema_rules(s, path, &node, Some(&project.config))
                 .map_err(|d| CliError::Invalid(d.to_string()))?;
         }
     }
-    Ok(())
-}
-
-/// The secret patterns of the services' schemas (values there are never printed).
-pub(crate) fn secret_paths(
-    project: &Project,
-    services: &[String],
-) -> BTreeMap<String, Vec<Vec<Pat>>> {
-    let mut out = BTreeMap::new();
-    for s in services {
-        let Some(schema) = project
-            .config
-            .services
-            .get(s)
-            .and_then(|d| d.schema.clone())
-        else {
-            continue;
-        };
-        // Only schemas that mark secrets need parsing.
-        match project.source().read(&schema) {
-            Ok(Some(b)) if memchr::memmem::find(&b, b"x-strata-secret").is_some() => {}
-            _ => continue,
-        }
-        if let Ok(Some(node)) = project.read_document(&schema, false) {
-            out.insert(s.clone(), secret_patterns(&node));
-        }
-    }
-    out
+    Ok(secrets)
 }
