@@ -8,8 +8,11 @@
 //!   (the engine only: Merkle hashing, diff and classification).
 //! - `drift_10k/resolve_and_classify_3_envs`: the same including the resolution of the
 //!   three targets (the whole comparison from the project files in memory).
-//! - `drift_1m/classify_3_envs`, `drift_1m/resolve_and_classify_3_envs`: the same at
-//!   1,000 services × 1,000 parameters (run with `STRATA_BENCH_1M=1`; sample size 10,
+//! - `drift_10k/sweep_and_classify_3_envs`: the same as the CLI does it: a
+//!   [`Sweep`](strata_core::sweep::Sweep) resolves each service for the three targets
+//!   (parsing the layers they share once), prod is hashed once, and each service is
+//!   classified and dropped before the next.
+//! - `drift_1m/…`: the same three at 1,000 services × 1,000 parameters (run with `STRATA_BENCH_1M=1`; sample size 10,
 //!   a few minutes in all).
 //! - `drift_100k_pair/classify`: one pair of 100,000-parameter configurations
 //!   (100 services × 1,000 parameters, dev vs prod of `aws/us-east-1`), every service
@@ -19,10 +22,12 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use strata_core::drift::engine::{Side, classify};
+use strata_core::drift::engine::{Context, Side, classify, classify_hashed};
+use strata_core::drift::hash::Hashed;
 use strata_core::drift::policy::{PolicyDate, VariationPolicy};
 use strata_core::project::Target;
 use strata_core::resolve::{Effective, Project, ResolveOptions};
+use strata_core::sweep::Sweep;
 use strata_gen::Format;
 
 mod support;
@@ -97,6 +102,39 @@ fn resolve_3_envs(p: &Project) -> BTreeMap<&'static str, BTreeMap<String, Effect
         .collect()
 }
 
+/// Sweeps every service over prod, dev and staging, classifying dev and staging against
+/// prod as each service is resolved; the number of findings.
+fn sweep_and_classify_3_envs(p: &Project, policy: &VariationPolicy, today: PolicyDate) -> usize {
+    let targets = [REFERENCE, OTHERS[0], OTHERS[1]];
+    let names: Vec<&str> = p.config.services.keys().map(String::as_str).collect();
+    let cx = Context {
+        policy,
+        today,
+        vocabulary: None,
+    };
+    let sweep = Sweep::new(p, &targets, &names, ResolveOptions::default()).expect("targets exist");
+    sweep
+        .run(|i, effs| {
+            let effs: Vec<Effective> = effs
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .expect("generated projects resolve");
+            let reference = Hashed::new(&effs[0].root);
+            let side = |t: usize| Side {
+                target: target(p, targets[t]),
+                root: &effs[t].root,
+            };
+            (1..3)
+                .map(|t| {
+                    let other = Hashed::new(&effs[t].root);
+                    classify_hashed(names[i], side(0), &reference, side(t), &other, &cx).len()
+                })
+                .sum::<usize>()
+        })
+        .into_iter()
+        .sum()
+}
+
 fn bench_size(c: &mut Criterion, group: &str, services: usize, params: usize, samples: usize) {
     let p = project(services, params, Format::Yaml);
     let policy = VariationPolicy::default();
@@ -113,6 +151,9 @@ fn bench_size(c: &mut Criterion, group: &str, services: usize, params: usize, sa
             let resolved = resolve_3_envs(&p);
             black_box(classify_3_envs(&p, &resolved, &policy, today))
         })
+    });
+    g.bench_function("sweep_and_classify_3_envs", |b| {
+        b.iter(|| black_box(sweep_and_classify_3_envs(&p, &policy, today)))
     });
     g.finish();
 }

@@ -36,6 +36,7 @@ pub mod path;
 pub mod project;
 pub mod providers;
 pub mod resolve;
+pub mod sweep;
 #[cfg(test)]
 mod test_support;
 pub mod validate;

@@ -169,11 +169,26 @@ fn read_doc(
     let Some(bytes) = source.read(path)? else {
         return Ok(None);
     };
+    parse_doc(files, path, &bytes, templates).map(Some)
+}
+
+/// Parses the bytes of project file `path` (its format from its extension).
+fn parse_doc(
+    files: &FileTable,
+    path: &str,
+    bytes: &[u8],
+    templates: bool,
+) -> Result<Node, ResolveError> {
     let format = Format::from_path(path).unwrap_or(Format::Yaml);
     let id = files.intern(path);
     let path: Arc<str> = Arc::from(path);
-    let node = parse_document(&path, id, &bytes, format, ParseOptions { templates })?;
-    Ok(Some(node))
+    Ok(parse_document(
+        &path,
+        id,
+        bytes,
+        format,
+        ParseOptions { templates },
+    )?)
 }
 
 impl Project {
@@ -390,7 +405,13 @@ pub struct TargetSession<'p> {
     unknown_files: Vec<String>,
     /// Values of referenced parameters computed earlier (see [`TargetSession::ref_table`]).
     refs: Option<Arc<RefTable>>,
+    /// Values of referenced parameters published by a [`crate::sweep::Sweep`] as each
+    /// service is resolved, by service index (empty outside a sweep).
+    published: Vec<OnceLock<Published>>,
 }
+
+/// One service's referenced parameters and their evaluated values.
+pub(crate) type Published = FxHashMap<Vec<Segment>, Value>;
 
 /// The evaluated values of every parameter some `${ref:…}` points at, for one target:
 /// with it, resolving a service never merges the services it references.
@@ -455,6 +476,7 @@ impl<'p> TargetSession<'p> {
             opts,
             unknown_files,
             refs: None,
+            published: Vec::new(),
         })
     }
 
@@ -553,6 +575,15 @@ impl<'p> TargetSession<'p> {
     }
 
     fn merge_service(&self, idx: usize) -> Result<Node, ResolveError> {
+        let mut merger = self.merger(idx)?;
+        let merged = self.merge_levels(idx, &mut merger, None, 0..self.levels.len())?;
+        Ok(merged.unwrap_or_else(|| {
+            Node::new(Value::Map(Box::new(map_with_capacity(0))), Loc::default())
+        }))
+    }
+
+    /// The merger of service `idx` for this target's provider.
+    pub(crate) fn merger(&self, idx: usize) -> Result<Merger<'_>, ResolveError> {
         let project = self.project;
         let cfg = &project.config;
         let Some((name, _)) = cfg.services.get_index(idx) else {
@@ -562,7 +593,7 @@ impl<'p> TargetSession<'p> {
             });
         };
         let schema_rules = project.merge_rules(idx)?;
-        let mut merger = Merger::new(
+        Ok(Merger::new(
             name,
             &self.target.provider,
             &cfg.providers,
@@ -570,9 +601,45 @@ impl<'p> TargetSession<'p> {
             schema_rules,
             &project.files,
             self.opts.keep_prior_values,
-        );
-        let mut acc: Option<Node> = None;
-        for level in &self.levels {
+        ))
+    }
+
+    /// The name of service `idx` (`""` for an index out of range).
+    pub(crate) fn service_name(&self, idx: usize) -> &str {
+        self.project
+            .config
+            .services
+            .get_index(idx)
+            .map_or("", |(k, _)| k.as_str())
+    }
+
+    /// Number of hierarchy levels.
+    pub(crate) fn level_count(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// The layer file of service `name` at hierarchy level `level`, if there is one.
+    pub(crate) fn level_file(&self, level: usize, name: &str) -> Option<String> {
+        let l = self.levels.get(level)?;
+        l.files.get(name).map(|f| format!("{}/{f}", l.dir))
+    }
+
+    /// Merges the layers of service `idx` at hierarchy `levels` onto `acc` (the result of
+    /// the levels below; `None` when there is none yet).
+    pub(crate) fn merge_levels(
+        &self,
+        idx: usize,
+        merger: &mut Merger<'_>,
+        mut acc: Option<Node>,
+        levels: std::ops::Range<usize>,
+    ) -> Result<Option<Node>, ResolveError> {
+        let project = self.project;
+        let name = project
+            .config
+            .services
+            .get_index(idx)
+            .map_or("", |(k, _)| k.as_str());
+        for level in &self.levels[levels] {
             if let Some(dups) = level.duplicates.get(name) {
                 let listed: Vec<String> =
                     dups.iter().map(|f| format!("{}/{f}", level.dir)).collect();
@@ -601,9 +668,48 @@ impl<'p> TargetSession<'p> {
                 Some(a) => merger.merge_layer(a, doc)?,
             }
         }
-        Ok(acc.unwrap_or_else(|| {
-            Node::new(Value::Map(Box::new(map_with_capacity(0))), Loc::default())
-        }))
+        Ok(acc)
+    }
+
+    /// Service `idx`'s merged tree if something (a reference) has merged it already.
+    pub(crate) fn merged_if_cached(&self, idx: usize) -> Option<Arc<Node>> {
+        self.merged.get(idx)?.get()?.as_ref().ok().cloned()
+    }
+
+    /// Turns on publishing: [`TargetSession::publish`] then answers references.
+    pub(crate) fn with_publishing(mut self) -> Self {
+        self.published = (0..self.merged.len()).map(|_| OnceLock::new()).collect();
+        self
+    }
+
+    /// Records the evaluated values of service `idx`'s referenced parameters, so that
+    /// references to them no longer merge the service.
+    pub(crate) fn publish(&self, idx: usize, values: Published) {
+        if let Some(cell) = self.published.get(idx) {
+            let _ = cell.set(values);
+        }
+    }
+
+    /// Evaluates the placeholders of service `idx`'s merged `tree` and substitutes them.
+    pub(crate) fn evaluate(&self, idx: usize, tree: Node) -> Result<Effective, ResolveError> {
+        let tree = Arc::new(tree);
+        let values = {
+            let mut interp = Interp::new(self);
+            interp.current = Some((idx, tree.clone()));
+            interp.evaluate_service(idx, &tree)?
+        };
+        let mut root = Arc::try_unwrap(tree).unwrap_or_else(|shared| (*shared).clone());
+        apply(&mut root, values);
+        Ok(Effective {
+            service: self
+                .project
+                .config
+                .services
+                .get_index(idx)
+                .map_or_else(String::new, |(k, _)| k.clone()),
+            target: self.target_name.clone(),
+            root,
+        })
     }
 
     /// Resolves one service.
@@ -800,6 +906,9 @@ struct Interp<'s, 'p> {
     session: &'s TargetSession<'p>,
     stack: Vec<(usize, Vec<Segment>, Loc)>,
     memo: FxHashMap<(usize, Vec<Segment>), Value>,
+    /// The service being evaluated and its merged tree, when it is not in the session's
+    /// cache (a sweep): references within the service read it instead of merging again.
+    current: Option<(usize, Arc<Node>)>,
 }
 
 impl<'s, 'p> Interp<'s, 'p> {
@@ -808,6 +917,7 @@ impl<'s, 'p> Interp<'s, 'p> {
             session,
             stack: Vec::new(),
             memo: FxHashMap::default(),
+            current: None,
         }
     }
 
@@ -1001,10 +1111,19 @@ impl<'s, 'p> Interp<'s, 'p> {
         {
             return Ok(v.clone());
         }
+        if let Some(v) = self
+            .session
+            .published
+            .get(idx)
+            .and_then(OnceLock::get)
+            .and_then(|values| values.get(r.segments.as_slice()))
+        {
+            return Ok(v.clone());
+        }
         if let Some(v) = self.value_at(idx, &r.segments)? {
             return Ok(v);
         }
-        let tree = self.session.merged(idx)?;
+        let tree = self.tree(idx)?;
         // Find how far the path goes, to say what exists there.
         let mut depth = 0;
         while depth < r.segments.len() && tree.get(&r.segments[..=depth]).is_some() {
@@ -1040,9 +1159,17 @@ impl<'s, 'p> Interp<'s, 'p> {
         ))
     }
 
+    /// Service `idx`'s merged tree: the one being evaluated, else the session's.
+    fn tree(&self, idx: usize) -> Result<Arc<Node>, ResolveError> {
+        match &self.current {
+            Some((i, tree)) if *i == idx => Ok(tree.clone()),
+            _ => self.session.merged(idx),
+        }
+    }
+
     /// The evaluated value at `path` of service `idx`; `None` when there is no such node.
     fn value_at(&mut self, idx: usize, path: &[Segment]) -> Result<Option<Value>, ResolveError> {
-        let tree = self.session.merged(idx)?;
+        let tree = self.tree(idx)?;
         let Some(node) = tree.get(path) else {
             return Ok(None);
         };

@@ -31,6 +31,7 @@ use strata_core::drift::vocabulary::Vocabulary;
 use strata_core::path::segments_to_string;
 use strata_core::project::Target;
 use strata_core::resolve::{Effective, LayerSlot, Project, ResolveOptions};
+use strata_core::sweep::Sweep;
 use strata_core::validate::schema::{Pat, path_is_secret, secret_patterns};
 use strata_core::value::Node;
 use strata_store::crypto::Identities;
@@ -415,8 +416,6 @@ pub(crate) struct Collected {
 }
 
 /// One target's effective configurations (in `services` order) and layer files.
-type Resolved = (Vec<Effective>, BTreeMap<String, Vec<LayerSlot>>);
-
 /// How much a run describes each finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Detail {
@@ -768,120 +767,100 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
     let want_dead = args.service.is_empty() && args.since.is_none();
     let mut dead = DeadRules::new(&policy);
 
-    // The references are resolved first and kept; then each other target is resolved,
-    // compared with its reference service by service (in parallel), and dropped before
-    // the next, so memory holds the references and one other target at a time.
-    // Resolving in slices of services would bound memory further, but every slice merges
-    // the services its `${ref:…}`s reach again, which tripled the time at 1M parameters.
+    // A sweep resolves one service for every target at a time (sharing the parse of the
+    // layers the targets have in common), compares it, and drops it: memory holds the
+    // services in flight, not whole targets.
     let names: Vec<&str> = services.iter().map(String::as_str).collect();
-    let resolve_target = |t: &Target| -> Result<Resolved, CliError> {
-        let session = project
-            .session(&t.to_string(), opts)
+    let target_names: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    let target_refs: Vec<&str> = target_names.iter().map(String::as_str).collect();
+    let position = |t: &Target| targets.iter().position(|x| *x == t).unwrap_or(0);
+    let pair_at: Vec<(usize, usize)> = pairs
+        .iter()
+        .map(|(r, o)| (position(r), position(o)))
+        .collect();
+    let sweep = Sweep::new(&project, &target_refs, &names, opts)
+        .map_err(|e| CliError::from_resolve(e, root))?;
+    let outcomes = sweep.run(|i, resolved| -> Result<Outcome, CliError> {
+        let service = &services[i];
+        let mut effs = resolved
+            .into_iter()
+            .collect::<Result<Vec<Effective>, _>>()
             .map_err(|e| CliError::from_resolve(e, root))?;
-        let slots = if detail == Detail::Counts {
-            BTreeMap::new()
-        } else {
-            names
-                .iter()
-                .map(|s| (s.to_string(), session.layer_slots(s)))
-                .collect()
-        };
-        let mut effs = Vec::with_capacity(names.len());
-        for r in session.resolve_each(&names) {
-            let mut eff = r.map_err(|e| CliError::from_resolve(e, root))?;
-            if let Some(ids) = &ids
-                && secrets.contains_key(&eff.service)
-            {
-                reveal(&eff.service, &mut eff.root, ids)?;
-            }
-            effs.push(eff);
-        }
-        Ok((effs, slots))
-    };
-    let mut references: BTreeMap<String, Resolved> = BTreeMap::new();
-    for (reference, _) in &pairs {
-        if let std::collections::btree_map::Entry::Vacant(slot) =
-            references.entry(reference.to_string())
-        {
-            let r = resolve_target(reference)?;
-            if want_dead {
-                for e in &r.0 {
-                    dead.mark(&e.service, &e.root);
-                }
-            }
-            slot.insert(r);
-        }
-    }
-    let mut others: Vec<&Target> = Vec::new();
-    for (_, other) in &pairs {
-        if !others.contains(other) {
-            others.push(other);
-        }
-    }
-    let mut per_service: Vec<Vec<Item>> = services.iter().map(|_| Vec::new()).collect();
-    let mut ciphertexts = 0;
-    for (n, other) in others.iter().enumerate() {
-        let (other_effs, other_slots) = resolve_target(other)?;
-        if want_dead {
-            for e in &other_effs {
-                dead.mark(&e.service, &e.root);
-            }
-        }
-        let mine: Vec<&Target> = pairs
-            .iter()
-            .filter(|(_, o)| o == other)
-            .map(|(r, _)| *r)
-            .collect();
-        for reference in &mine {
-            if ids.is_none() {
-                let ref_effs = &references[&reference.to_string()].0;
-                ciphertexts += ciphertext_pairs(ref_effs, &other_effs, &services, &secrets);
-            }
-        }
-        let batch: Vec<Vec<Item>> = services
-            .par_iter()
-            .enumerate()
-            .map(|(i, service)| {
-                let mut out = Vec::new();
-                for reference in &mine {
-                    let (ref_effs, ref_slots) = &references[&reference.to_string()];
-                    let (a, b) = (&ref_effs[i], &other_effs[i]);
-                    let (ha, hb) = (Hashed::new(&a.root), Hashed::new(&b.root));
-                    let compare = Compare {
-                        project: &project,
-                        cx,
-                        rules: &rules,
-                        secrets: secrets.get(service).map(Vec::as_slice),
-                        reference_layers: ref_slots.get(service).map_or(&[], Vec::as_slice),
-                        other_layers: other_slots.get(service).map_or(&[], Vec::as_slice),
-                        detail,
-                    };
-                    let reference_side = Side {
-                        target: reference,
-                        root: &a.root,
-                    };
-                    let other_side = Side {
-                        target: other,
-                        root: &b.root,
-                    };
-                    for f in classify_hashed(service, reference_side, &ha, other_side, &hb, &cx) {
-                        out.push(compare.item(&f, reference_side, other_side));
+        let mut outcome = Outcome::default();
+        let patterns = secrets.get(service);
+        if let Some(pats) = patterns {
+            match &ids {
+                Some(ids) => {
+                    for e in &mut effs {
+                        reveal(service, &mut e.root, ids)?;
                     }
                 }
-                out
+                None => {
+                    for &(r, o) in &pair_at {
+                        outcome.ciphertexts += ciphertext_pairs(&effs[r].root, &effs[o].root, pats);
+                    }
+                }
+            }
+        }
+        if want_dead {
+            for e in &effs {
+                dead.mark_into(service, &e.root, &mut outcome.used_rules);
+            }
+        }
+        let hashed: Vec<Option<Hashed<'_>>> = (0..effs.len())
+            .map(|t| {
+                pair_at
+                    .iter()
+                    .any(|&(r, o)| r == t || o == t)
+                    .then(|| Hashed::new(&effs[t].root))
             })
             .collect();
-        for (list, found) in per_service.iter_mut().zip(batch) {
-            list.extend(found);
+        let slots: Vec<Vec<LayerSlot>> = (0..effs.len())
+            .map(|t| {
+                if detail == Detail::Counts {
+                    Vec::new()
+                } else {
+                    sweep.session(t).layer_slots(service)
+                }
+            })
+            .collect();
+        for &(r, o) in &pair_at {
+            let (Some(ha), Some(hb)) = (&hashed[r], &hashed[o]) else {
+                continue;
+            };
+            let compare = Compare {
+                project: &project,
+                cx,
+                rules: &rules,
+                secrets: patterns.map(Vec::as_slice),
+                reference_layers: &slots[r],
+                other_layers: &slots[o],
+                detail,
+            };
+            let reference_side = Side {
+                target: targets[r],
+                root: &effs[r].root,
+            };
+            let other_side = Side {
+                target: targets[o],
+                root: &effs[o].root,
+            };
+            for f in classify_hashed(service, reference_side, ha, other_side, hb, &cx) {
+                outcome
+                    .items
+                    .push(compare.item(&f, reference_side, other_side));
+            }
         }
-        if n + 1 == others.len() {
-            // Freeing a million nodes one by one takes a tenth of the run; the process
-            // ends right after the report, so the last target's memory is left to the
-            // operating system.
-            std::mem::forget((other_effs, other_slots));
-        }
+        Ok(outcome)
+    });
+    let mut per_service: Vec<Vec<Item>> = Vec::with_capacity(outcomes.len());
+    let mut ciphertexts = 0;
+    for outcome in outcomes {
+        let outcome = outcome?;
+        ciphertexts += outcome.ciphertexts;
+        dead.add(&outcome.used_rules);
+        per_service.push(outcome.items);
     }
-    std::mem::forget(references);
     let items: Vec<Item> = per_service.into_iter().flatten().collect();
     let mut notes = Vec::new();
     if ciphertexts > 0 {
@@ -920,17 +899,18 @@ impl<'p> DeadRules<'p> {
         }
     }
 
-    /// Marks the rules matching a parameter (or an enclosing map or list) of `root`.
-    pub fn mark(&mut self, service: &str, root: &Node) {
-        if self.used.iter().all(|u| *u) {
-            return;
-        }
-        let (policy, used) = (self.policy, &mut self.used);
+    /// Marks in `used` (grown to the number of rules) the rules matching a parameter (or
+    /// an enclosing map or list) of `root`.
+    pub fn mark_into(&self, service: &str, root: &Node, used: &mut Vec<bool>) {
+        let policy = self.policy;
+        used.resize(policy.rules.len(), false);
         let candidates: Vec<usize> = policy
             .rules
             .iter()
             .enumerate()
-            .filter(|(i, r)| !used[*i] && r.params.iter().any(|g| g.matches_service(service)))
+            .filter(|(i, r)| {
+                !self.used[*i] && !used[*i] && r.params.iter().any(|g| g.matches_service(service))
+            })
             .map(|(i, _)| i)
             .collect();
         if candidates.is_empty() {
@@ -950,6 +930,13 @@ impl<'p> DeadRules<'p> {
                 }
             }
         });
+    }
+
+    /// Adds the marks of [`DeadRules::mark_into`].
+    pub fn add(&mut self, used: &[bool]) {
+        for (mine, theirs) in self.used.iter_mut().zip(used) {
+            *mine |= *theirs;
+        }
     }
 
     /// The dead rules, as the JSON report lists them.
@@ -977,30 +964,27 @@ pub(crate) fn identity(flag: Option<&Path>) -> Result<Option<Identities>, CliErr
 }
 
 /// How many secret leaves hold a ciphertext on both sides of a compared pair.
-fn ciphertext_pairs(
-    reference: &[Effective],
-    other: &[Effective],
-    services: &[String],
-    secrets: &BTreeMap<String, Vec<Vec<Pat>>>,
-) -> usize {
+fn ciphertext_pairs(a: &Node, b: &Node, pats: &[Vec<Pat>]) -> usize {
     let cipher =
         |v: &strata_core::value::Value| v.as_str().is_some_and(strata_store::crypto::is_ciphertext);
     let mut n = 0;
-    for (i, service) in services.iter().enumerate() {
-        let Some(pats) = secrets.get(service) else {
-            continue;
-        };
-        let (a, b) = (&reference[i].root, &other[i].root);
-        a.for_each_leaf(&mut Vec::new(), &mut |p, x| {
-            if path_is_secret(pats, p)
-                && cipher(&x.value)
-                && b.get(p).is_some_and(|y| cipher(&y.value))
-            {
-                n += 1;
-            }
-        });
-    }
+    a.for_each_leaf(&mut Vec::new(), &mut |p, x| {
+        if path_is_secret(pats, p) && cipher(&x.value) && b.get(p).is_some_and(|y| cipher(&y.value))
+        {
+            n += 1;
+        }
+    });
     n
+}
+
+/// What comparing one service gives.
+#[derive(Default)]
+struct Outcome {
+    items: Vec<Item>,
+    /// Secret leaves compared as ciphertext.
+    ciphertexts: usize,
+    /// Per variation rule: whether it matched a parameter of the service.
+    used_rules: Vec<bool>,
 }
 
 /// Reads `policies/variations.yaml` (a missing file is an empty policy).
@@ -1016,31 +1000,36 @@ pub(crate) fn load_policy(project: &Project) -> Result<VariationPolicy, CliError
     }
 }
 
+/// A schema worth parsing: service, path, whether it marks secrets, whether it declares
+/// variations, the document.
+type SchemaRead<'a> = (&'a String, &'a str, bool, bool, Node);
+
 /// Reads each service's schema once: the secret patterns of those marking secrets (values
 /// there are never printed), and the `x-strata-variation` rules of those declaring some,
 /// added to `policy`. A schema mentioning neither is not parsed (generated schemas are
 /// large).
-pub(crate) fn read_schemas(
-    project: &Project,
-    services: &[String],
+pub(crate) fn read_schemas<'a>(
+    project: &'a Project,
+    services: &'a [String],
     policy: &mut VariationPolicy,
 ) -> Result<BTreeMap<String, Vec<Vec<Pat>>>, CliError> {
-    let mut secrets = BTreeMap::new();
-    for s in services {
+    // Reading and searching the schemas (101 MB in the generated 1M project) runs in
+    // parallel; policy rules are then added in service order.
+    let read_one = |s: &'a String| -> Result<Option<SchemaRead<'a>>, CliError> {
         let Some(path) = project
             .config
             .services
             .get(s)
             .and_then(|d| d.schema.as_deref())
         else {
-            continue;
+            return Ok(None);
         };
         let Some(bytes) = project
             .source()
             .read(path)
             .map_err(|e| CliError::Io(format!("cannot read {}: {}", e.path, e.message)))?
         else {
-            continue;
+            return Ok(None);
         };
         let has = |key: &str| memchr::memmem::find(&bytes, key.as_bytes()).is_some();
         let (secret, variation) = (
@@ -1048,12 +1037,26 @@ pub(crate) fn read_schemas(
             has(strata_core::drift::policy::SCHEMA_KEY),
         );
         if !secret && !variation {
-            continue;
+            return Ok(None);
         }
         // A schema that does not parse is `strata check`'s to report.
         let Ok(Some(node)) = project.read_document(path, false) else {
-            continue;
+            return Ok(None);
         };
+        Ok(Some((s, path, secret, variation, node)))
+    };
+    // A few services (`--since`, `--service`) are read on this thread: waking the thread
+    // pool would cost more.
+    let read: Vec<_> = if services.len() < 8 {
+        services.iter().map(read_one).collect::<Result<_, _>>()?
+    } else {
+        services
+            .par_iter()
+            .map(read_one)
+            .collect::<Result<_, _>>()?
+    };
+    let mut secrets = BTreeMap::new();
+    for (s, path, secret, variation, node) in read.into_iter().flatten() {
         if secret {
             secrets.insert(s.clone(), secret_patterns(&node));
         }
