@@ -1,4 +1,5 @@
-//! CLI errors and their exit codes: 0 ok, 1 invalid configuration, 2 usage or I/O error.
+//! CLI errors and their exit codes: 0 ok, 1 invalid configuration, 2 usage or I/O error,
+//! 3 conflict, 4 denied by the access policy.
 
 use std::fmt;
 
@@ -25,6 +26,8 @@ pub enum CliError {
     /// A changeset conflicts with changes made since its base revision (exit 3): look at
     /// the new head and try again.
     Conflict(String),
+    /// The access policy denies what was asked (exit 4); the message names the rule.
+    Denied(String),
 }
 
 impl CliError {
@@ -35,6 +38,7 @@ impl CliError {
             CliError::Invalid(_) | CliError::Findings => 1,
             CliError::Usage(_) | CliError::Io(_) => 2,
             CliError::Conflict(_) => 3,
+            CliError::Denied(_) => 4,
         }
     }
 
@@ -47,9 +51,11 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Invalid(m) | CliError::Usage(m) | CliError::Io(m) | CliError::Conflict(m) => {
-                f.write_str(m)
-            }
+            CliError::Invalid(m)
+            | CliError::Usage(m)
+            | CliError::Io(m)
+            | CliError::Conflict(m)
+            | CliError::Denied(m) => f.write_str(m),
             CliError::BrokenPipe => f.write_str("stdout was closed"),
             CliError::Findings => f.write_str("the check found problems"),
         }
@@ -117,7 +123,12 @@ impl CliError {
             | S::UnknownRevision { .. }
             | S::Empty
             | S::TagExists { .. }
+            | S::NotFound { .. }
+            | S::Exists { .. }
+            | S::DuplicateApproval { .. }
+            | S::RequestState { .. }
             | S::Crypto(_) => CliError::Usage(e.to_string()),
+            S::SelfApproval { .. } => CliError::Denied(e.to_string()),
         }
     }
 

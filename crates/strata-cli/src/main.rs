@@ -4,6 +4,7 @@
 mod commands;
 mod error;
 mod fs_source;
+mod guard;
 mod hooks;
 mod output;
 mod report;
@@ -25,7 +26,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// provenance for every parameter.
 ///
 /// Exit codes: 0 success, 1 invalid configuration (or damaged store), 2 usage or I/O error,
-/// 3 conflict with a concurrent change.
+/// 3 conflict with a concurrent change, 4 denied by the access policy.
 #[derive(Debug, Parser)]
 #[command(
     name = "strata",
@@ -44,6 +45,21 @@ struct Cli {
         value_name = "DIR"
     )]
     project: PathBuf,
+
+    /// Act as this principal (see policies/access.yaml); commands that change the store
+    /// are checked against the access policy at the store's head and audited.
+    #[arg(long = "as", global = true, env = "STRATA_PRINCIPAL", value_name = "P")]
+    acting_as: Option<String>,
+
+    /// Act with this API token (`strata token create`), which names the principal.
+    #[arg(
+        long = "token",
+        global = true,
+        env = "STRATA_TOKEN",
+        hide_env_values = true,
+        value_name = "T"
+    )]
+    acting_token: Option<String>,
 
     #[command(subcommand)]
     command: Command,
@@ -182,6 +198,39 @@ enum Command {
     Fsck(commands::fsck::FsckArgs),
 
     /// Encrypted secret values (`strata secret set SERVICE:PATH --target T`).
+    /// Ask the access policy (policies/access.yaml): may a principal do something, and
+    /// who may.
+    #[command(subcommand)]
+    Access(commands::access::AccessCommand),
+
+    /// Propose a changeset for approval (the format of `strata apply`): it becomes a
+    /// change request, applied once the approval rules of policies/access.yaml are met.
+    ///
+    /// Example: strata propose raise-pool.yaml --message "Sale weekend" --as alice
+    Propose(commands::requests::ProposeArgs),
+
+    /// List change requests.
+    Requests(commands::requests::RequestsArgs),
+
+    /// Approve a change request; the last approval it needs applies it.
+    Approve(commands::requests::ApproveArgs),
+
+    /// Reject a change request (or withdraw your own).
+    Reject(commands::requests::RejectArgs),
+
+    /// Read the audit log; `strata audit verify` checks its hash chain.
+    ///
+    /// Examples:
+    ///   strata audit --since 24h --principal bob
+    ///   strata audit --param checkout:db --format jsonl
+    ///   strata audit verify
+    #[command(verbatim_doc_comment)]
+    Audit(commands::audit::AuditArgs),
+
+    /// API tokens: create (shown once, stored as a hash), list, revoke.
+    #[command(subcommand)]
+    Token(commands::audit::TokenCommand),
+
     #[command(subcommand)]
     Secret(commands::secrets::SecretCommand),
 
@@ -198,6 +247,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    guard::set_who(guard::Who {
+        principal: cli.acting_as.clone(),
+        token: cli.acting_token.clone(),
+    });
     let result = match cli.command {
         Command::Resolve(args) => commands::resolve::run(&cli.project, args),
         Command::Targets(args) => commands::list::targets(&cli.project, args),
@@ -221,6 +274,13 @@ fn main() -> ExitCode {
         Command::Tag(args) => commands::changes::tag(&cli.project, args),
         Command::RevertTo(args) => commands::changes::revert_to(&cli.project, args),
         Command::Fsck(args) => commands::fsck::run(&cli.project, args),
+        Command::Access(cmd) => commands::access::run(&cli.project, cmd),
+        Command::Propose(args) => commands::requests::propose(&cli.project, args),
+        Command::Requests(args) => commands::requests::list(&cli.project, args),
+        Command::Approve(args) => commands::requests::approve(&cli.project, args),
+        Command::Reject(args) => commands::requests::reject(&cli.project, args),
+        Command::Audit(args) => commands::audit::run(&cli.project, args),
+        Command::Token(cmd) => commands::audit::token(&cli.project, cmd),
         Command::Secret(cmd) => commands::secrets::secret(&cli.project, cmd),
         Command::Keys(cmd) => commands::secrets::keys(&cli.project, cmd),
     };

@@ -260,6 +260,13 @@ fn top_level_help_lists_commands_and_exit_codes() {
         "fsck",
         "secret",
         "keys",
+        "access",
+        "propose",
+        "requests",
+        "approve",
+        "reject",
+        "audit",
+        "token",
     ] {
         assert!(
             r.stdout.contains(&format!("  {cmd} ")),
@@ -269,7 +276,7 @@ fn top_level_help_lists_commands_and_exit_codes() {
     }
     let flat = r.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        flat.contains("Exit codes: 0 success, 1 invalid configuration (or damaged store), 2 usage or I/O error, 3 conflict with a concurrent change."),
+        flat.contains("Exit codes: 0 success, 1 invalid configuration (or damaged store), 2 usage or I/O error, 3 conflict with a concurrent change, 4 denied by the access policy."),
         "{}",
         r.stdout
     );

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{acme, project};
+use common::{acme, acme_open, project};
 
 /// `strata.yaml` of a one-service project with a staging and a prod target (service
 /// `svc`, schema `schemas/svc.yaml`).
@@ -841,7 +841,7 @@ fn actual_secrets_are_compared_only_with_an_identity_and_never_shown() {
 
 #[test]
 fn since_compares_only_the_services_whose_effective_configuration_changed() {
-    let fx = acme();
+    let fx = acme_open();
     fx.run(&["import", "-m", "acme"]).ok();
     // One parameter changes in one service's staging layer (the working tree follows).
     fx.run(&[

@@ -15,6 +15,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+
+/// The files of [`acme_open`]: acme without its access policy.
+fn acme_open_tree() -> BTreeMap<String, Vec<u8>> {
+    let mut t = read_tree(Path::new(ACME));
+    t.remove("policies/access.yaml");
+    t
+}
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------
@@ -235,7 +242,7 @@ fn assert_not_stored(root: &Path, text: &str) {
 
 #[test]
 fn import_working_tree_then_log() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     let files = read_tree(&root).len();
 
@@ -323,7 +330,7 @@ fn import_working_tree_then_log() {
 
 #[test]
 fn store_location_and_author_options() {
-    let fx = acme();
+    let fx = acme_open();
     let outer = fx.outer();
     let r = st(
         outer,
@@ -375,7 +382,7 @@ fn store_location_and_author_options() {
 
 #[test]
 fn import_git_commits_without_the_working_tree() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     git(&root, &["init", "-q"]);
     git(&root, &["add", "-A"]);
@@ -500,7 +507,8 @@ fn import_git_with_the_project_in_a_subdirectory() {
     );
 
     // Run inside the project directory: the same store, the same content.
-    let r = st(&deploy, &["import", "--git", "HEAD"]).ok();
+    // The imported acme has an access policy now: importing again takes an admin.
+    let r = st(&deploy, &["import", "--git", "HEAD", "--as", "dana.kim"]).ok();
     assert!(r.stdout.starts_with("unchanged: "), "{}", r.stdout);
     let out = tmp.path().join("out");
     st(&deploy, &["export", "--out", out.to_str().unwrap()]).ok();
@@ -512,7 +520,7 @@ fn import_git_with_the_project_in_a_subdirectory() {
 
 #[test]
 fn set_unset_apply_and_export() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     let outer = fx.outer();
     st(&root, &["import"]).ok();
@@ -722,7 +730,7 @@ changes:
 
 #[test]
 fn concurrent_edits_conflict_or_rebase() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     st(&root, &["import"]).ok();
     let id1 = full_id(&root, "HEAD");
@@ -811,7 +819,7 @@ fn concurrent_edits_conflict_or_rebase() {
 /// the head while telling the user the edit is in).
 #[test]
 fn a_no_op_edit_against_an_old_base_still_conflicts() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     st(&root, &["import"]).ok();
     let id1 = full_id(&root, "HEAD");
@@ -860,7 +868,7 @@ fn loc(text: &str, line_text: &str, value: &str) -> String {
 
 #[test]
 fn show_diff_blame_tag_and_revert() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     st(&root, &["import"]).ok();
     let id1 = full_id(&root, "HEAD");
@@ -895,7 +903,7 @@ fn show_diff_blame_tag_and_revert() {
     }
     let first = st(&root, &["show", "#1", "--json"]).ok().json();
     let files = first["files"].as_array().unwrap();
-    assert_eq!(files.len(), read_tree(Path::new(ACME)).len());
+    assert_eq!(files.len(), acme_open_tree().len());
     assert!(files.iter().all(|f| f["kind"] == "added"));
 
     // diff: old -> new with the file:line:col that set each.
@@ -1039,7 +1047,7 @@ fn show_diff_blame_tag_and_revert() {
     .ok();
     st(&root, &["export", "--out", h.to_str().unwrap()]).ok();
     assert_eq!(read_tree(&a), read_tree(&h));
-    assert_eq!(read_tree(&a), read_tree(Path::new(ACME)));
+    assert_eq!(read_tree(&a), acme_open_tree());
     assert_eq!(
         get(&root, "checkout", PROD, "db.pool.max_size", "HEAD"),
         "20"
@@ -1059,58 +1067,6 @@ fn show_diff_blame_tag_and_revert() {
 
 // ---------------------------------------------------------------------------------------
 // 6. Secrets
-
-/// A project whose `svc:db.password` is secret, encrypted to `recipient`.
-fn secret_project(recipient: &str) -> Fixture {
-    project(&[
-        (
-            "strata.yaml",
-            &format!(
-                "version: 1
-environments:
-  - name: prod
-providers: [aws]
-targets:
-  - prod/aws/us-east-1
-hierarchy:
-  - base
-  - env/{{env}}
-  - target/{{env}}/{{provider}}/{{region}}
-teams:
-  ops: {{ owners: [ana] }}
-services:
-  svc: {{ team: ops, schema: schemas/svc.yaml }}
-encryption:
-  recipients: [{recipient}]
-"
-            ),
-        ),
-        (
-            "schemas/svc.yaml",
-            "$schema: https://json-schema.org/draft/2020-12/schema
-type: object
-properties:
-  db:
-    type: object
-    properties:
-      host: { type: string }
-      password: { type: string, x-strata-secret: true }
-",
-        ),
-        (
-            "layers/base/svc.yaml",
-            "db:\n  host: db.internal\n  password: hunter2-plain\n",
-        ),
-    ])
-}
-
-/// Writes a new age identity file; returns its path and public key.
-fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
-    let (secret, public) = strata_store::crypto::generate_identity();
-    let path = dir.join(name);
-    write(&path, &format!("# public key: {public}\n{secret}\n"));
-    (path, public)
-}
 
 /// `strata resolve svc --target PROD --rev HEAD --get db.password [--reveal]`, with
 /// `STRATA_AGE_IDENTITY` set to `identity` when given.
@@ -1785,7 +1741,7 @@ fn concurrent_processes_postgres() {
 
 #[test]
 fn usage_errors_exit_2_with_a_useful_message() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     for args in [
         &["log"][..],
@@ -1853,7 +1809,7 @@ fn usage_errors_exit_2_with_a_useful_message() {
 
 #[test]
 fn labels_are_recorded_and_shown() {
-    let fx = acme();
+    let fx = acme_open();
     let root = fx.root();
     st(
         &root,

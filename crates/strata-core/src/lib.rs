@@ -23,6 +23,7 @@
 //! assert_eq!(eff.root.value.to_json(), serde_json::json!({"replicas": 1, "name": "web-dev"}));
 //! ```
 
+pub mod access;
 pub mod cache;
 pub mod compare;
 pub mod drift;

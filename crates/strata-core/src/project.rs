@@ -731,6 +731,23 @@ impl ProjectConfig {
         self.targets.iter().find(|x| **x == t)
     }
 
+    /// The environments whose targets read the layer level `dir` (relative to `layers/`,
+    /// e.g. `env/prod`, `base`, `target/prod/aws/us-east-1`), in promotion order: a write
+    /// there changes those environments. Empty when no target reads it.
+    pub fn envs_reading(&self, dir: &str) -> Vec<String> {
+        let dir = dir.trim_matches('/');
+        self.environments
+            .iter()
+            .filter(|e| {
+                self.targets
+                    .iter()
+                    .filter(|t| t.env == e.name)
+                    .any(|t| self.hierarchy.iter().any(|l| l.dir_for(t) == dir))
+            })
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
     /// The merged variables for `target` (global < provider < env < target).
     pub fn vars_for(&self, target: &Target) -> Map {
         let mut out = self.vars.global.clone();
@@ -1054,6 +1071,17 @@ $defs:
             ]
         );
         assert_eq!(rules[1].strategy, ListStrategy::ByKey("name".into()));
+    }
+
+    #[test]
+    fn layers_name_the_environments_they_change() {
+        let c = load(CANONICAL).unwrap();
+        assert_eq!(c.envs_reading("base"), ["dev", "staging", "prod"]);
+        assert_eq!(c.envs_reading("provider/gcp"), ["prod"]);
+        assert_eq!(c.envs_reading("provider/aws"), ["dev", "staging", "prod"]);
+        assert_eq!(c.envs_reading("env/staging/"), ["staging"]);
+        assert_eq!(c.envs_reading("target/prod/aws/us-east-1"), ["prod"]);
+        assert!(c.envs_reading("env/qa").is_empty());
     }
 
     #[test]

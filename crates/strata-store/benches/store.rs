@@ -5,6 +5,9 @@
 //! - `commit_10_params/<backend>`: a 10-parameter changeset on the head of that project.
 //! - `log_param_10k_revisions/<backend>`: `log --param` of a parameter changed in every
 //!   one of 10,000 revisions (the store is built once, which takes a while).
+//! - `audit_append/{single,batch_100}/<backend>`: appending audit entries, one per
+//!   transaction and 100 per transaction, to a growing chain (throughput in entries/s).
+//! - `audit_verify_10k/<backend>`: verifying a 10,000-entry chain (`Store::audit_verify`).
 //!
 //! The 1,000,000-parameter import is timed end to end with the CLI (`scripts/bench-store`).
 //! Like the `strata` binary, the benchmarks allocate with jemalloc.
@@ -13,7 +16,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 /// The allocator of the `strata` binary, so the figures are the CLI's.
 #[global_allocator]
@@ -179,5 +182,69 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(store, benches);
+/// A typical entry: a write of two parameters in prod, with the deciding rule.
+fn audit_entry(i: i64) -> strata_store::audit::NewAuditEntry {
+    let mut e = strata_store::audit::NewAuditEntry::new(
+        1_795_311_000_000 + i,
+        "alice",
+        strata_store::audit::action::WRITE,
+        "prod",
+    );
+    e.params = vec![
+        format!("svc-{:04}:db.pool.max_size", i % 100),
+        format!("svc-{:04}:replicas", i % 100),
+    ];
+    e.rule = Some("sre: allow write envs=[*] params=[*:**]".into());
+    e
+}
+
+fn audit_benches(c: &mut Criterion) {
+    for (name, fresh) in backends() {
+        let (loc, _keep) = fresh();
+        let repo = strata_store::open(&loc).expect("open");
+        let store = repo.store();
+        let mut n = 0i64;
+        let mut g = c.benchmark_group("audit_append");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function(format!("single/{name}"), |b| {
+            b.iter(|| {
+                n += 1;
+                black_box(store.audit_append(&[audit_entry(n)]).expect("append"))
+            })
+        });
+        g.throughput(Throughput::Elements(100));
+        g.bench_function(format!("batch_100/{name}"), |b| {
+            b.iter(|| {
+                let batch: Vec<_> = (0..100)
+                    .map(|_| {
+                        n += 1;
+                        audit_entry(n)
+                    })
+                    .collect();
+                black_box(store.audit_append(&batch).expect("append"))
+            })
+        });
+        g.finish();
+
+        let (loc, _keep) = fresh();
+        let repo = strata_store::open(&loc).expect("open");
+        let batch: Vec<_> = (0..1_000).map(audit_entry).collect();
+        for _ in 0..10 {
+            repo.store().audit_append(&batch).expect("append");
+        }
+        let mut g = c.benchmark_group("audit_verify_10k");
+        g.sample_size(20);
+        g.throughput(Throughput::Elements(10_000));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let n = repo.store().audit_verify().expect("scan").expect("sound");
+                assert_eq!(n, 10_000);
+                black_box(n)
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(store, audit_benches, benches);
 criterion_main!(store);

@@ -4,10 +4,13 @@
 //! changesets, rebases, history, secrets) lives in [`crate::repo::Repository`] on top, so
 //! SQLite and PostgreSQL behave identically and pass one conformance suite.
 
+use crate::audit::{AuditBreak, AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
 use crate::error::StoreError;
 use crate::model::{
     Commit, CommitOutcome, FileChange, Hash, LayerRefs, ParamChange, Revision, RevisionId,
 };
+use crate::requests::{Approval, ChangeRequest, NewRequest, RequestUpdate, StatusChange};
+use crate::tokens::{NewToken, TokenRow};
 
 /// One problem `fsck` found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -86,7 +89,8 @@ pub trait Store: Send + Sync {
     fn repair_blobs(&self, blobs: &[(Hash, &[u8])]) -> Result<usize, StoreError>;
 
     /// Writes a commit if the head is still `commit.expected_head`: blobs, revision, index
-    /// rows and the head move land together or not at all.
+    /// rows, the head move, the audit entries (`commit.audit`) and the change request's
+    /// status (`commit.request`) land together or not at all.
     fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;
 
     /// Files changed by revision `seq`.
@@ -127,6 +131,125 @@ pub trait Store: Send + Sync {
 
     /// The head and the tags as stored (unverified text), for `fsck`.
     fn scan_refs(&self) -> Result<RawRefs, StoreError>;
+
+    // ---- Audit log ----
+
+    /// Appends `entries` in one transaction: reads the chain's head, gives them the next
+    /// sequence numbers and chains their hashes (see [`crate::audit`]). Concurrent
+    /// appenders (threads, processes, servers) are serialised, so the chain never forks.
+    /// Returns the stored entries.
+    fn audit_append(&self, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Entries matching `filter`, by seq (oldest first unless `filter.newest_first`).
+    /// Each is checked against its own hash; a modified entry is
+    /// [`StoreError::Corrupt`], never served.
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Calls `f` with every audit row as stored, by ascending seq, until it returns
+    /// `false`, and returns the chain's recorded head, read in the same snapshot (so rows
+    /// appended meanwhile are not seen). Nothing is verified here: see
+    /// [`crate::audit::Verifier`] and [`Store::audit_verify`].
+    fn audit_scan(
+        &self,
+        f: &mut dyn FnMut(&RawAuditRow) -> bool,
+    ) -> Result<RawAuditHead, StoreError>;
+
+    /// The store's random 32-byte audit key for [`crate::audit::secret_digest`], made on
+    /// first use.
+    fn audit_key(&self) -> Result<[u8; 32], StoreError>;
+
+    /// Verifies the whole audit chain. `Ok(Ok(n))`: `n` sound entries; `Ok(Err(b))`:
+    /// tampered, `b` names the first bad seq; `Err`: the store could not be read.
+    fn audit_verify(&self) -> Result<Result<u64, AuditBreak>, StoreError> {
+        let mut v = crate::audit::Verifier::new();
+        let head = self.audit_scan(&mut |row| v.push(row).is_ok())?;
+        Ok(v.finish(Some(&head)))
+    }
+
+    // ---- API tokens ----
+
+    /// Records a token (its hash only) with `audit` entries, in one transaction.
+    /// [`StoreError::Exists`] when the id or the hash is taken.
+    fn token_create(
+        &self,
+        token: &NewToken,
+        audit: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The token whose hash is `hash`, revoked and expired ones included (see
+    /// [`TokenRow::state`]).
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError>;
+
+    /// Every token, by creation time then id (no hashes).
+    fn token_list(&self) -> Result<Vec<TokenRow>, StoreError>;
+
+    /// Revokes token `id` at `time_ms` with `audit` entries, in one transaction. Revoking
+    /// a revoked token keeps its first revocation time. [`StoreError::NotFound`] for an
+    /// unknown id.
+    fn token_revoke(
+        &self,
+        id: &str,
+        time_ms: i64,
+        audit: &[NewAuditEntry],
+    ) -> Result<(TokenRow, Vec<AuditEntry>), StoreError>;
+
+    // ---- Change requests ----
+
+    /// Records a `pending` change request with `audit` entries (the proposal), in one
+    /// transaction. [`StoreError::Exists`] when the id is taken.
+    fn request_create(
+        &self,
+        request: &NewRequest,
+        audit: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// One change request with its approvals.
+    fn request_get(&self, id: &str) -> Result<Option<ChangeRequest>, StoreError>;
+
+    /// Change requests by creation time then id; with `open_only`, only those still
+    /// pending or approved (not applied, rejected, expired or conflicted).
+    fn request_list(&self, open_only: bool) -> Result<Vec<ChangeRequest>, StoreError>;
+
+    /// Adds an approval and/or changes the status of request `id`, and appends `audit`,
+    /// in one transaction (see [`RequestUpdate`] for what is refused). Returns the request
+    /// as updated and the entries.
+    fn request_update(
+        &self,
+        id: &str,
+        update: &RequestUpdate,
+        audit: &[NewAuditEntry],
+    ) -> Result<(ChangeRequest, Vec<AuditEntry>), StoreError>;
+
+    /// Adds `principal`'s approval to request `id` (once per principal; never its
+    /// author's; only while open).
+    fn request_add_approval(
+        &self,
+        id: &str,
+        principal: &str,
+        time_ms: i64,
+    ) -> Result<ChangeRequest, StoreError> {
+        let update = RequestUpdate {
+            approval: Some(Approval {
+                principal: principal.to_string(),
+                time_ms,
+            }),
+            status: None,
+        };
+        Ok(self.request_update(id, &update, &[])?.0)
+    }
+
+    /// Changes request `id`'s status if it is `change.from` now.
+    fn request_set_status(
+        &self,
+        id: &str,
+        change: &StatusChange,
+    ) -> Result<ChangeRequest, StoreError> {
+        let update = RequestUpdate {
+            approval: None,
+            status: Some(change.clone()),
+        };
+        Ok(self.request_update(id, &update, &[])?.0)
+    }
 }
 
 /// How the index rows under a parameter are found: `param` itself, `param.…` and

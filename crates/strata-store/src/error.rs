@@ -61,6 +61,51 @@ pub enum StoreError {
     /// A changeset conflicts with changes made since its base revision.
     #[error("{}", conflict_message(.0))]
     Conflict(Vec<Conflict>),
+    /// No token or change request has this id.
+    #[error("no {kind} `{id}`")]
+    NotFound {
+        /// `token` or `change request`.
+        kind: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A token or change request with this id (or a token with this hash) exists.
+    #[error("{kind} `{id}` already exists")]
+    Exists {
+        /// `token`, `token hash` or `change request`.
+        kind: &'static str,
+        /// The id given (never a token hash: `<hidden>` then).
+        id: String,
+    },
+    /// A principal approved the same change request twice.
+    #[error("{principal} has already approved change request `{request}`")]
+    DuplicateApproval {
+        /// The request.
+        request: String,
+        /// Who approved again.
+        principal: String,
+    },
+    /// The author of a change request tried to approve it.
+    #[error(
+        "{principal} cannot approve change request `{request}`: nobody approves their own change"
+    )]
+    SelfApproval {
+        /// The request.
+        request: String,
+        /// Its author.
+        principal: String,
+    },
+    /// A change request is not in the status an update expects (someone else changed it,
+    /// or it is closed).
+    #[error("change request `{id}` is {found}, not {}", status_list(.expected))]
+    RequestState {
+        /// The request.
+        id: String,
+        /// Its status now.
+        found: crate::requests::RequestStatus,
+        /// What the update expected.
+        expected: Vec<crate::requests::RequestStatus>,
+    },
     /// Encryption or decryption failed.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
@@ -82,6 +127,11 @@ pub struct Conflict {
     pub theirs: String,
     /// The revision that changed it since the changeset's base.
     pub changed_in: RevisionId,
+}
+
+fn status_list(statuses: &[crate::requests::RequestStatus]) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    names.join(" or ")
 }
 
 fn conflict_message(conflicts: &[Conflict]) -> String {

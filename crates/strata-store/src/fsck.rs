@@ -3,7 +3,8 @@
 //! Every blob is re-hashed; every revision header is re-hashed and checked against its
 //! columns; the chain must run #1, #2, … with each parent the previous revision; every
 //! manifest must decode and name only sound blobs; the head must be the newest revision
-//! and every tag must name a revision.
+//! and every tag must name a revision; the audit log's hash chain must be whole (its
+//! first break is reported).
 
 use std::collections::HashSet;
 
@@ -95,6 +96,9 @@ pub fn fsck(store: &dyn Store) -> Result<Vec<FsckProblem>, crate::StoreError> {
                 "names a revision that does not exist",
             );
         }
+    }
+    if let Err(b) = store.audit_verify()? {
+        problem(format!("audit entry #{}", b.seq), &b.problem.to_string());
     }
     Ok(problems)
 }

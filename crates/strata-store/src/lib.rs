@@ -12,6 +12,9 @@
 //!   blame; [`fsck`] verifies a whole store.
 //! - [`crypto`] encrypts secret values per value with age; [`git`] reads a commit's tree
 //!   with gix, without a checkout.
+//! - [`audit`] is the tamper-evident audit log (a BLAKE3 hash chain the backends append
+//!   to in the same transaction as the change it records, and [`audit::verify`]);
+//!   [`tokens`] and [`requests`] are the stored API tokens and change requests.
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
@@ -24,6 +27,7 @@
 //! # Ok::<(), strata_store::error::StoreError>(())
 //! ```
 
+pub mod audit;
 pub mod backend;
 pub mod changeset;
 pub mod crypto;
@@ -35,8 +39,10 @@ pub mod migrations;
 pub mod model;
 pub mod postgres;
 pub mod repo;
+pub mod requests;
 pub mod source;
 pub mod sqlite;
+pub mod tokens;
 pub mod tree;
 
 pub use error::StoreError;

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::audit::NewAuditEntry;
 use crate::error::StoreError;
+use crate::requests::RequestTransition;
 
 /// A BLAKE3 content hash, shown as 64 lowercase hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,6 +64,12 @@ impl Hash {
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())
+    }
+}
+
+impl serde::Serialize for Hash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
     }
 }
 
@@ -422,6 +430,30 @@ pub struct Commit {
     /// The reference index rows: changed layer files that reference another service or
     /// did before this commit.
     pub refs: Vec<LayerRefs>,
+    /// Audit entries recording this commit, appended in its transaction: if they cannot
+    /// be written, nothing is committed (and a commit refused because the head moved
+    /// writes none of them).
+    pub audit: Vec<NewAuditEntry>,
+    /// A change request this commit applies: its status changes (compare-and-set) and it
+    /// records the new revision, in the commit's transaction. A request not in the
+    /// expected status fails the whole commit.
+    pub request: Option<RequestTransition>,
+}
+
+impl Commit {
+    /// A commit of `revision` on `expected_head` that writes nothing else yet.
+    pub fn new(expected_head: Option<RevisionId>, revision: Revision) -> Commit {
+        Commit {
+            expected_head,
+            revision,
+            blobs: Vec::new(),
+            files: Vec::new(),
+            params: Vec::new(),
+            refs: Vec::new(),
+            audit: Vec::new(),
+            request: None,
+        }
+    }
 }
 
 /// Which services a layer file `${ref:…}`s as of one revision: the reference index that

@@ -10,6 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 use postgres::{Client, NoTls, Transaction};
 use rayon::prelude::*;
 
+mod access;
+
+use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
 use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified};
 use crate::error::StoreError;
 use crate::migrations::{self, Migration};
@@ -17,7 +20,9 @@ use crate::model::{
     Commit, CommitOutcome, FileChange, FileChangeKind, Hash, LayerRefs, ParamChange, Revision,
     RevisionId,
 };
+use crate::requests::{ChangeRequest, NewRequest, RequestUpdate};
 use crate::sqlite::verify_row;
+use crate::tokens::{NewToken, TokenRow};
 
 /// Versioned schema; entry `i` brings the store to version `i + 1`.
 const MIGRATIONS: &[Migration] = &[
@@ -60,6 +65,72 @@ CREATE TABLE strata_layer_refs_from (seq BIGINT NOT NULL);
 INSERT INTO strata_layer_refs_from (seq) SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_revisions;
 "#,
     },
+    Migration {
+        version: 3,
+        // Access control: the audit chain (with its head row, the lock appenders take, and
+        // a parameter index), the audit key, API tokens, change requests and approvals.
+        sql: r#"
+CREATE TABLE strata_audit (
+    seq BIGINT PRIMARY KEY,
+    time_ms BIGINT NOT NULL,
+    principal TEXT COLLATE "C" NOT NULL,
+    action TEXT COLLATE "C" NOT NULL,
+    scope TEXT COLLATE "C" NOT NULL,
+    params TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    rule TEXT,
+    request TEXT COLLATE "C",
+    revision TEXT COLLATE "C",
+    detail TEXT,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX strata_audit_time ON strata_audit (time_ms);
+CREATE INDEX strata_audit_principal ON strata_audit (principal, seq);
+CREATE TABLE strata_audit_params (
+    param TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    PRIMARY KEY (param, seq)
+);
+CREATE TABLE strata_audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO strata_audit_head (id, seq, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE strata_audit_key (id INTEGER PRIMARY KEY CHECK (id = 1), key BYTEA NOT NULL);
+CREATE TABLE strata_tokens (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    principal TEXT COLLATE "C" NOT NULL,
+    hash TEXT COLLATE "C" NOT NULL UNIQUE,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT,
+    revoked_ms BIGINT
+);
+CREATE TABLE strata_requests (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    author TEXT COLLATE "C" NOT NULL,
+    message TEXT NOT NULL,
+    changeset TEXT NOT NULL,
+    base_seq BIGINT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT,
+    rules TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_ms BIGINT,
+    detail TEXT,
+    revision TEXT
+);
+CREATE INDEX strata_requests_status ON strata_requests (status, created_ms);
+CREATE TABLE strata_request_approvals (
+    request TEXT COLLATE "C" NOT NULL REFERENCES strata_requests (id),
+    principal TEXT COLLATE "C" NOT NULL,
+    time_ms BIGINT NOT NULL,
+    PRIMARY KEY (request, principal)
+);
+"#,
+    },
 ];
 
 /// Serialises concurrent first opens of one database (an arbitrary constant).
@@ -100,6 +171,36 @@ impl PgStore {
 
     fn err(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
         move |e| StoreError::backend(&self.name, e)
+    }
+
+    /// Runs `f` in a transaction and commits when it succeeds; an error rolls everything
+    /// back.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client();
+        let mut tx = client.transaction().map_err(self.err())?;
+        let out = f(&mut tx)?;
+        tx.commit().map_err(self.err())?;
+        Ok(out)
+    }
+
+    /// Runs reads `f` in one read-only repeatable-read transaction (one snapshot).
+    fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.client();
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(self.err())?;
+        let out = f(&mut tx)?;
+        tx.commit().map_err(self.err())?;
+        Ok(out)
     }
 
     fn one_revision(
@@ -473,6 +574,10 @@ impl Store for PgStore {
             &[&rev.id.to_string()],
         )
         .map_err(err)?;
+        if let Some(t) = &commit.request {
+            access::request_transition(&mut tx, &name, t, &rev.id.to_string())?;
+        }
+        access::append(&mut tx, &name, &commit.audit)?;
         tx.commit().map_err(err)?;
         Ok(CommitOutcome::Committed)
     }
@@ -673,6 +778,78 @@ impl Store for PgStore {
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         Ok(RawRefs { head, tags })
+    }
+
+    fn audit_append(&self, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
+        self.write(|tx| access::append(tx, &self.name, entries))
+    }
+
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        access::entries(&mut *self.client(), &self.name, filter)
+    }
+
+    fn audit_scan(
+        &self,
+        f: &mut dyn FnMut(&RawAuditRow) -> bool,
+    ) -> Result<RawAuditHead, StoreError> {
+        self.snapshot(|tx| access::scan(tx, &self.name, f))
+    }
+
+    fn audit_key(&self) -> Result<[u8; 32], StoreError> {
+        if let Some(key) = access::stored_key(&mut *self.client(), &self.name)? {
+            return Ok(key);
+        }
+        self.write(|tx| access::key(tx, &self.name))
+    }
+
+    fn token_create(
+        &self,
+        token: &NewToken,
+        audit: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.write(|tx| access::token_create(tx, &self.name, token, audit))
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        access::token_by_hash(&mut *self.client(), &self.name, hash)
+    }
+
+    fn token_list(&self) -> Result<Vec<TokenRow>, StoreError> {
+        access::token_list(&mut *self.client(), &self.name)
+    }
+
+    fn token_revoke(
+        &self,
+        id: &str,
+        time_ms: i64,
+        audit: &[NewAuditEntry],
+    ) -> Result<(TokenRow, Vec<AuditEntry>), StoreError> {
+        self.write(|tx| access::token_revoke(tx, &self.name, id, time_ms, audit))
+    }
+
+    fn request_create(
+        &self,
+        request: &NewRequest,
+        audit: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.write(|tx| access::request_create(tx, &self.name, request, audit))
+    }
+
+    fn request_get(&self, id: &str) -> Result<Option<ChangeRequest>, StoreError> {
+        self.snapshot(|tx| access::request_get(tx, &self.name, id))
+    }
+
+    fn request_list(&self, open_only: bool) -> Result<Vec<ChangeRequest>, StoreError> {
+        self.snapshot(|tx| access::request_list(tx, &self.name, open_only))
+    }
+
+    fn request_update(
+        &self,
+        id: &str,
+        update: &RequestUpdate,
+        audit: &[NewAuditEntry],
+    ) -> Result<(ChangeRequest, Vec<AuditEntry>), StoreError> {
+        self.write(|tx| access::request_update(tx, &self.name, id, update, audit))
     }
 }
 

@@ -16,6 +16,7 @@ use strata_core::resolve::Project;
 use strata_core::validate::schema::{Pat, is_encrypted, path_is_secret, secret_patterns};
 use strata_core::value::{FileId, Node, Value};
 
+use crate::audit::NewAuditEntry;
 use crate::backend::Store;
 use crate::changeset::{Changeset, ParamEdit};
 use crate::crypto::{self, Identities, Recipients};
@@ -24,6 +25,7 @@ use crate::model::{
     Commit, CommitMeta, CommitOutcome, FileChange, FileChangeKind, Hash, LayerRefs, Manifest,
     ParamChange, Revision, RevisionId, referenced_services,
 };
+use crate::requests::{RequestTransition, RequestUpdate};
 use crate::source::{BlobCache, StoreSource, read_blob, read_blobs};
 use crate::tree::Tree;
 
@@ -54,6 +56,55 @@ pub enum ApplyOutcome {
     },
     /// The edits change nothing.
     Unchanged(Revision),
+}
+
+/// What a revision records besides its content, written in the revision's transaction
+/// (see [`Commit::audit`] and [`Commit::request`]): if it cannot be written, nothing is
+/// committed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitExtras {
+    /// Audit entries; those without a `revision` are given the new revision's id.
+    pub audit: Vec<NewAuditEntry>,
+    /// The change request the revision applies (typically `approved` → `applied`); it
+    /// records the new revision.
+    pub request: Option<RequestTransition>,
+}
+
+impl CommitExtras {
+    /// Puts the extras on `commit`, stamping entries with its revision.
+    fn attach(&self, commit: &mut Commit) {
+        let id = commit.revision.id.to_string();
+        commit.audit = self
+            .audit
+            .iter()
+            .map(|e| NewAuditEntry {
+                revision: e.revision.clone().or_else(|| Some(id.clone())),
+                ..e.clone()
+            })
+            .collect();
+        commit.request = self.request.clone();
+    }
+
+    /// Writes the extras in a transaction of their own, when no revision is made (the
+    /// change was already there).
+    fn record_alone(&self, store: &dyn Store) -> Result<(), StoreError> {
+        if self.audit.is_empty() && self.request.is_none() {
+            return Ok(());
+        }
+        match &self.request {
+            Some(t) => {
+                let update = RequestUpdate {
+                    approval: None,
+                    status: Some(t.change.clone()),
+                };
+                store.request_update(&t.id, &update, &self.audit)?;
+            }
+            None => {
+                store.audit_append(&self.audit)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A store with Strata's semantics on top.
@@ -293,6 +344,17 @@ impl Repository {
         files: BTreeMap<String, Vec<u8>>,
         meta: CommitMeta,
     ) -> Result<ImportOutcome, StoreError> {
+        self.import_with(files, meta, &CommitExtras::default())
+    }
+
+    /// [`Repository::import`] that also writes `extras` (audit entries, a change request's
+    /// status) in the revision's transaction, or on their own when nothing changed.
+    pub fn import_with(
+        &self,
+        files: BTreeMap<String, Vec<u8>>,
+        meta: CommitMeta,
+        extras: &CommitExtras,
+    ) -> Result<ImportOutcome, StoreError> {
         for path in files.keys() {
             if path.contains('\n') || path.starts_with('/') || path.split('/').any(|p| p == "..") {
                 return Err(StoreError::Invalid(format!(
@@ -346,9 +408,11 @@ impl Repository {
             if let Some(h) = &head
                 && changes.is_empty()
             {
+                extras.record_alone(&*self.store)?;
                 return Ok(ImportOutcome::Unchanged(h.clone()));
             }
-            let commit = self.build_commit(head.as_ref(), &old, &changes, meta.clone())?;
+            let mut commit = self.build_commit(head.as_ref(), &old, &changes, meta.clone())?;
+            extras.attach(&mut commit);
             if let CommitOutcome::Committed = self.store.commit(&commit)? {
                 return Ok(ImportOutcome::Committed(commit.revision));
             }
@@ -460,6 +524,8 @@ impl Repository {
             files,
             params,
             refs,
+            audit: Vec::new(),
+            request: None,
         })
     }
 
@@ -467,6 +533,18 @@ impl Repository {
     /// else changed are rebased onto the head; otherwise the changeset is refused with a
     /// [`StoreError::Conflict`] naming each parameter and both values.
     pub fn apply(&self, cs: &Changeset, meta: CommitMeta) -> Result<ApplyOutcome, StoreError> {
+        self.apply_with(cs, meta, &CommitExtras::default())
+    }
+
+    /// [`Repository::apply`] that also writes `extras` (audit entries, a change request's
+    /// status) in the revision's transaction — if they cannot be written, nothing is
+    /// committed — or on their own when the edits change nothing. A conflict writes none.
+    pub fn apply_with(
+        &self,
+        cs: &Changeset,
+        meta: CommitMeta,
+        extras: &CommitExtras,
+    ) -> Result<ApplyOutcome, StoreError> {
         let base = match &cs.base {
             Some(spec) => self.resolve_rev(spec)?,
             None => self.head()?,
@@ -490,6 +568,7 @@ impl Repository {
                 // edit made against an old base would be silently lost.
                 let head = self.head()?;
                 if head.id == current.id {
+                    extras.record_alone(&*self.store)?;
                     return Ok(ApplyOutcome::Unchanged(current));
                 }
                 let conflicts = self.conflicts(&current, &head, &cs.edits)?;
@@ -499,8 +578,9 @@ impl Repository {
                 current = head;
                 continue;
             }
-            let commit =
+            let mut commit =
                 self.build_commit(Some(&current), source.tree(), &changes, meta.clone())?;
+            extras.attach(&mut commit);
             match self.store.commit(&commit)? {
                 CommitOutcome::Committed => {
                     return Ok(ApplyOutcome::Committed {
@@ -635,6 +715,16 @@ impl Repository {
 
     /// Makes a new head whose files equal `target`'s.
     pub fn revert_to(&self, target: &Revision, meta: CommitMeta) -> Result<Revision, StoreError> {
+        self.revert_to_with(target, meta, &CommitExtras::default())
+    }
+
+    /// [`Repository::revert_to`] that also writes `extras` in the revision's transaction.
+    pub fn revert_to_with(
+        &self,
+        target: &Revision,
+        meta: CommitMeta,
+        extras: &CommitExtras,
+    ) -> Result<Revision, StoreError> {
         let want = self.manifest(target)?;
         loop {
             let head = self.head()?;
@@ -655,7 +745,8 @@ impl Repository {
                     changes.insert(p.clone(), None);
                 }
             }
-            let commit = self.build_commit(Some(&head), &old, &changes, meta.clone())?;
+            let mut commit = self.build_commit(Some(&head), &old, &changes, meta.clone())?;
+            extras.attach(&mut commit);
             if let CommitOutcome::Committed = self.store.commit(&commit)? {
                 return Ok(commit.revision);
             }
@@ -686,6 +777,20 @@ impl Repository {
         plaintext: &str,
         meta: CommitMeta,
     ) -> Result<ApplyOutcome, StoreError> {
+        self.secret_set_with(param, layer, plaintext, meta, &CommitExtras::default())
+    }
+
+    /// [`Repository::secret_set`] that also writes `extras` in the revision's transaction
+    /// (show the change with [`crate::audit::secret_digest`] under
+    /// [`Store::audit_key`], never the value).
+    pub fn secret_set_with(
+        &self,
+        param: &strata_core::path::ParamPath,
+        layer: &str,
+        plaintext: &str,
+        meta: CommitMeta,
+        extras: &CommitExtras,
+    ) -> Result<ApplyOutcome, StoreError> {
         let head = self.head()?;
         let project = self.project(&head)?;
         let recipients = Recipients::parse(&project.config.encryption.recipients)?;
@@ -704,7 +809,7 @@ impl Repository {
                 value: Some(serde_json::Value::String(ciphertext)),
             }],
         };
-        self.apply(&cs, meta)
+        self.apply_with(&cs, meta, extras)
     }
 
     /// Re-encrypts every secret value of the head to `recipients` (decrypting with
@@ -715,6 +820,17 @@ impl Repository {
         identities: &Identities,
         recipients: &[String],
         meta: CommitMeta,
+    ) -> Result<(Revision, usize), StoreError> {
+        self.rotate_keys_with(identities, recipients, meta, &CommitExtras::default())
+    }
+
+    /// [`Repository::rotate_keys`] that also writes `extras` in the revision's transaction.
+    pub fn rotate_keys_with(
+        &self,
+        identities: &Identities,
+        recipients: &[String],
+        meta: CommitMeta,
+        extras: &CommitExtras,
     ) -> Result<(Revision, usize), StoreError> {
         let new_recipients = Recipients::parse(recipients)?;
         if new_recipients.is_empty() {
@@ -790,7 +906,9 @@ impl Repository {
                 "strata.yaml".into(),
                 Some(Arc::from(new.into_bytes().into_boxed_slice())),
             );
-            let commit = self.build_commit(Some(&head), source.tree(), &changes, meta.clone())?;
+            let mut commit =
+                self.build_commit(Some(&head), source.tree(), &changes, meta.clone())?;
+            extras.attach(&mut commit);
             if let CommitOutcome::Committed = self.store.commit(&commit)? {
                 return Ok((commit.revision, count));
             }

@@ -11,6 +11,9 @@ use std::time::Duration;
 use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+mod access;
+
+use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
 use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified};
 use crate::error::StoreError;
 use crate::migrations::{self, Migration};
@@ -18,6 +21,8 @@ use crate::model::{
     Commit, CommitOutcome, FileChange, FileChangeKind, Hash, LayerRefs, ParamChange, Revision,
     RevisionId,
 };
+use crate::requests::{ChangeRequest, NewRequest, RequestUpdate};
+use crate::tokens::{NewToken, TokenRow};
 
 /// Versioned schema; entry `i` brings the store to version `i + 1`.
 const MIGRATIONS: &[Migration] = &[
@@ -58,6 +63,72 @@ CREATE TABLE strata_layer_refs (
 );
 CREATE TABLE strata_layer_refs_from (seq INTEGER NOT NULL);
 INSERT INTO strata_layer_refs_from (seq) SELECT COALESCE(MAX(seq), 0) + 1 FROM strata_revisions;
+",
+    },
+    Migration {
+        version: 3,
+        // Access control: the audit chain (with its head row, the lock appenders take, and
+        // a parameter index), the audit key, API tokens, change requests and approvals.
+        sql: "
+CREATE TABLE strata_audit (
+    seq INTEGER PRIMARY KEY,
+    time_ms INTEGER NOT NULL,
+    principal TEXT NOT NULL,
+    action TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    params TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    rule TEXT,
+    request TEXT,
+    revision TEXT,
+    detail TEXT,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX strata_audit_time ON strata_audit (time_ms);
+CREATE INDEX strata_audit_principal ON strata_audit (principal, seq);
+CREATE TABLE strata_audit_params (
+    param TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (param, seq)
+) WITHOUT ROWID;
+CREATE TABLE strata_audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO strata_audit_head (id, seq, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE strata_audit_key (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL);
+CREATE TABLE strata_tokens (
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER,
+    revoked_ms INTEGER
+);
+CREATE TABLE strata_requests (
+    id TEXT PRIMARY KEY,
+    author TEXT NOT NULL,
+    message TEXT NOT NULL,
+    changeset TEXT NOT NULL,
+    base_seq INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER,
+    rules TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_ms INTEGER,
+    detail TEXT,
+    revision TEXT
+);
+CREATE INDEX strata_requests_status ON strata_requests (status, created_ms);
+CREATE TABLE strata_request_approvals (
+    request TEXT NOT NULL REFERENCES strata_requests (id),
+    principal TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    PRIMARY KEY (request, principal)
+);
 ",
     },
 ];
@@ -102,6 +173,21 @@ impl SqliteStore {
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |e| StoreError::backend(&self.name, e)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`: writers in every process
+    /// queue here) and commits when it succeeds; an error rolls everything back.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(self.err())?;
+        let out = f(&tx)?;
+        tx.commit().map_err(self.err())?;
+        Ok(out)
     }
 
     fn migrate(&mut self, migrations: &[Migration]) -> Result<(), StoreError> {
@@ -412,6 +498,10 @@ impl Store for SqliteStore {
                 params![rev.id.to_string()],
             )
             .map_err(err)?;
+            if let Some(t) = &commit.request {
+                access::request_transition(&tx, &name, t, &rev.id.to_string())?;
+            }
+            access::append(&tx, &name, &commit.audit)?;
         }
         tx.commit().map_err(err)?;
         Ok(CommitOutcome::Committed)
@@ -627,6 +717,90 @@ impl Store for SqliteStore {
             .map_err(self.err())?;
         Ok(RawRefs { head, tags })
     }
+
+    fn audit_append(&self, entries: &[NewAuditEntry]) -> Result<Vec<AuditEntry>, StoreError> {
+        self.write(|tx| access::append(tx, &self.name, entries))
+    }
+
+    fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        access::entries(&self.conn(), &self.name, filter)
+    }
+
+    fn audit_scan(
+        &self,
+        f: &mut dyn FnMut(&RawAuditRow) -> bool,
+    ) -> Result<RawAuditHead, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let head = access::scan(&tx, &self.name, f)?;
+        tx.commit().map_err(self.err())?;
+        Ok(head)
+    }
+
+    fn audit_key(&self) -> Result<[u8; 32], StoreError> {
+        if let Some(key) = access::stored_key(&self.conn(), &self.name)? {
+            return Ok(key);
+        }
+        self.write(|tx| access::key(tx, &self.name))
+    }
+
+    fn token_create(
+        &self,
+        token: &NewToken,
+        audit: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.write(|tx| access::token_create(tx, &self.name, token, audit))
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRow>, StoreError> {
+        access::token_by_hash(&self.conn(), &self.name, hash)
+    }
+
+    fn token_list(&self) -> Result<Vec<TokenRow>, StoreError> {
+        access::token_list(&self.conn(), &self.name)
+    }
+
+    fn token_revoke(
+        &self,
+        id: &str,
+        time_ms: i64,
+        audit: &[NewAuditEntry],
+    ) -> Result<(TokenRow, Vec<AuditEntry>), StoreError> {
+        self.write(|tx| access::token_revoke(tx, &self.name, id, time_ms, audit))
+    }
+
+    fn request_create(
+        &self,
+        request: &NewRequest,
+        audit: &[NewAuditEntry],
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.write(|tx| access::request_create(tx, &self.name, request, audit))
+    }
+
+    fn request_get(&self, id: &str) -> Result<Option<ChangeRequest>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let out = access::request_get(&tx, &self.name, id)?;
+        tx.commit().map_err(self.err())?;
+        Ok(out)
+    }
+
+    fn request_list(&self, open_only: bool) -> Result<Vec<ChangeRequest>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let out = access::request_list(&tx, &self.name, open_only)?;
+        tx.commit().map_err(self.err())?;
+        Ok(out)
+    }
+
+    fn request_update(
+        &self,
+        id: &str,
+        update: &RequestUpdate,
+        audit: &[NewAuditEntry],
+    ) -> Result<(ChangeRequest, Vec<AuditEntry>), StoreError> {
+        self.write(|tx| access::request_update(tx, &self.name, id, update, audit))
+    }
 }
 
 #[cfg(test)]
@@ -638,20 +812,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
         let v1 = SqliteStore::open_with(&path, &MIGRATIONS[..1]).unwrap();
-        let commit = Commit {
-            expected_head: None,
-            revision: Revision::new(1, None, Hash::of(b"m"), crate::model::CommitMeta::default()),
-            blobs: Vec::new(),
-            files: Vec::new(),
-            params: Vec::new(),
-            refs: Vec::new(),
-        };
+        let commit = Commit::new(
+            None,
+            Revision::new(1, None, Hash::of(b"m"), crate::model::CommitMeta::default()),
+        );
         v1.commit(&commit).unwrap();
         drop(v1);
         let migrated = SqliteStore::open(&path).unwrap();
         assert_eq!(migrated.layer_refs(1).unwrap(), None);
         let fresh = SqliteStore::open(&dir.path().join("fresh.db")).unwrap();
         assert_eq!(fresh.layer_refs(1).unwrap(), Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_store_from_before_access_control_gets_an_empty_audit_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let v2 = SqliteStore::open_with(&path, &MIGRATIONS[..2]).unwrap();
+        v2.commit(&Commit::new(
+            None,
+            Revision::new(1, None, Hash::of(b"m"), crate::model::CommitMeta::default()),
+        ))
+        .unwrap();
+        drop(v2);
+        let migrated = SqliteStore::open(&path).unwrap();
+        assert_eq!(migrated.audit_verify().unwrap(), Ok(0));
+        let e = crate::audit::NewAuditEntry::new(1, "alice", "write", "prod");
+        let written = migrated.audit_append(&[e.clone(), e]).unwrap();
+        assert_eq!(written.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(migrated.audit_verify().unwrap(), Ok(2));
+        assert_eq!(migrated.head().unwrap().map(|r| r.seq), Some(1));
     }
 
     #[test]

@@ -248,12 +248,8 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.db")).unwrap());
         let (root, blobs) = m.encode();
         let commit = Commit {
-            expected_head: None,
-            revision: Revision::new(1, None, root, CommitMeta::default()),
             blobs,
-            files: Vec::new(),
-            params: Vec::new(),
-            refs: Vec::new(),
+            ..Commit::new(None, Revision::new(1, None, root, CommitMeta::default()))
         };
         store.commit(&commit).unwrap();
         (dir, store, root)

@@ -43,6 +43,7 @@ fn fresh() -> Fixture {
         format!("{base}/{name}")
     };
     let tamper_url = url.clone();
+    let sql_url = url.clone();
     Fixture {
         location: url,
         tamper: Box::new(move |hash: &str, f: &dyn Fn(&mut Vec<u8>)| {
@@ -57,6 +58,11 @@ fn fresh() -> Fixture {
                 &[&hash, &data],
             )
             .unwrap();
+        }),
+        sql: Box::new(move |sql: &str| {
+            let mut c = postgres::Client::connect(&sql_url, postgres::NoTls).unwrap();
+            c.batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }),
         _keep: Box::new(()),
     }

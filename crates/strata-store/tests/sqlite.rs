@@ -10,6 +10,7 @@ fn fresh() -> Fixture {
     let path = dir.path().join("store.db");
     let location = path.display().to_string();
     let tamper_path = path.clone();
+    let sql_path = path.clone();
     Fixture {
         location,
         tamper: Box::new(move |hash: &str, f: &dyn Fn(&mut Vec<u8>)| {
@@ -27,6 +28,13 @@ fn fresh() -> Fixture {
                 rusqlite::params![hash, data],
             )
             .unwrap();
+        }),
+        sql: Box::new(move |sql: &str| {
+            let conn = rusqlite::Connection::open(&sql_path).unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(60))
+                .unwrap();
+            conn.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }),
         _keep: Box::new(dir),
     }

@@ -4,13 +4,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
+use strata_core::access::Action;
 use strata_core::parse::{Format, ParseOptions, parse_document};
 use strata_core::value::FileId;
 use strata_store::changeset::{Changeset, ParamEdit, check_layer, parse_param};
-use strata_store::repo::ApplyOutcome;
+use strata_store::repo::{ApplyOutcome, CommitExtras};
 
 use super::store_opts::{StoreOpts, rev_name};
 use crate::error::CliError;
+use crate::guard::Guard;
 
 /// Arguments of `strata set`.
 #[derive(Debug, Args)]
@@ -176,13 +178,30 @@ fn commit(
     default_message: String,
 ) -> Result<(), CliError> {
     let repo = opts.store.open_existing(root)?;
+    let guard = Guard::new(&repo)?;
+    let gated = guard.check_edits(&edits, "write")?;
+    let message = opts.message.unwrap_or(default_message);
     let cs = Changeset {
         base: opts.base.clone(),
         message: None,
         edits,
     };
-    let meta = opts.store.meta(opts.message.unwrap_or(default_message));
-    report(repo.apply(&cs, meta).map_err(CliError::from_store)?)
+    if !gated.approvals.is_empty() {
+        // A scope an approval rule covers: a change request instead of a revision.
+        return super::requests::create(&repo, &guard, &cs, message, gated);
+    }
+    let mut meta = opts.store.meta(message);
+    if guard.actor.named {
+        meta.author = guard.actor.principal.clone();
+    }
+    let extras = CommitExtras {
+        audit: gated.entries,
+        request: None,
+    };
+    report(
+        repo.apply_with(&cs, meta, &extras)
+            .map_err(CliError::from_store)?,
+    )
 }
 
 /// Prints what a changeset did.
@@ -213,8 +232,19 @@ pub fn revert_to(root: &Path, args: RevertArgs) -> Result<(), CliError> {
     let message = args
         .message
         .unwrap_or_else(|| format!("revert to {}", rev_name(&target)));
+    let guard = Guard::new(&repo)?;
+    let rule = guard.require_everywhere(Action::Admin, "revert")?;
+    let mut entry = guard.entry("revert", "");
+    entry.rule = Some(rule);
+    let mut detail = serde_json::Map::new();
+    detail.insert("to".into(), target.id.to_string().into());
+    entry.detail = Some(detail);
+    let extras = CommitExtras {
+        audit: vec![entry],
+        request: None,
+    };
     let rev = repo
-        .revert_to(&target, args.store.meta(message))
+        .revert_to_with(&target, args.store.meta(message), &extras)
         .map_err(CliError::from_store)?;
     println!(
         "revision {} (content of {})",
@@ -228,6 +258,19 @@ pub fn revert_to(root: &Path, args: RevertArgs) -> Result<(), CliError> {
 pub fn tag(root: &Path, args: TagArgs) -> Result<(), CliError> {
     let repo = args.store.open_existing(root)?;
     let rev = repo.resolve_rev(&args.rev).map_err(CliError::from_store)?;
+    // Tags mark releases: `deploy` everywhere. The entry is written first (fail closed);
+    // the tag API has no transaction to share.
+    let guard = Guard::new(&repo)?;
+    let rule = guard.require_everywhere(Action::Deploy, "tag")?;
+    let mut entry = guard.entry("tag", "");
+    entry.rule = Some(rule);
+    entry.revision = Some(rev.id.to_string());
+    let mut detail = serde_json::Map::new();
+    detail.insert("tag".into(), args.name.clone().into());
+    entry.detail = Some(detail);
+    repo.store()
+        .audit_append(&[entry])
+        .map_err(CliError::from_store)?;
     repo.tag(&rev, &args.name, args.force)
         .map_err(CliError::from_store)?;
     println!("tag {} -> {}", args.name, rev_name(&rev));

@@ -4,12 +4,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use strata_core::access::Action;
 use strata_core::files::ProjectSource;
-use strata_store::repo::ImportOutcome;
+use strata_store::audit::NewAuditEntry;
+use strata_store::repo::{CommitExtras, ImportOutcome};
 
-use super::store_opts::{StoreOpts, rev_name};
+use super::store_opts::{StoreOpts, now_ms, rev_name};
 use crate::error::CliError;
 use crate::fs_source::DirSource;
+use crate::guard::Guard;
 
 /// Arguments of `strata import`.
 #[derive(Debug, Args)]
@@ -54,7 +57,38 @@ pub fn run(root: &Path, args: ImportArgs) -> Result<(), CliError> {
         meta.message = m;
     }
     let repo = args.store.open(root)?;
-    match repo.import(files, meta).map_err(CliError::from_store)? {
+    // Importing replaces whole files: with a policy at the head it takes `admin`. The
+    // first import of an empty store has no policy to ask yet.
+    let mut open_note = false;
+    let entry = match repo.head() {
+        Ok(_) => {
+            let guard = Guard::new(&repo)?;
+            let rule = guard.require_everywhere(Action::Admin, "import")?;
+            let mut e = guard.entry("import", "");
+            e.rule = Some(rule);
+            e
+        }
+        Err(strata_store::StoreError::Empty) => {
+            open_note = !files.contains_key(strata_core::access::AccessPolicy::PATH);
+            NewAuditEntry::new(now_ms(), &crate::guard::bootstrap_principal(), "import", "")
+        }
+        Err(e) => return Err(CliError::from_store(e)),
+    };
+    let extras = CommitExtras {
+        audit: vec![entry],
+        request: None,
+    };
+    let outcome = repo
+        .import_with(files, meta, &extras)
+        .map_err(CliError::from_store)?;
+    if open_note {
+        // Said once, when the store is made: a project without a policy is open.
+        eprintln!(
+            "note: the project has no {}: anyone may change the store (docs/access.md)",
+            strata_core::access::AccessPolicy::PATH
+        );
+    }
+    match outcome {
         ImportOutcome::Committed(rev) => {
             let changed = repo
                 .store()

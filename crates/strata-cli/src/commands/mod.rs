@@ -1,5 +1,7 @@
 //! One module per subcommand.
 
+pub mod access;
+pub mod audit;
 pub mod changes;
 pub mod check;
 pub mod drift;
@@ -12,6 +14,7 @@ pub mod init;
 pub mod list;
 pub mod providers;
 pub mod render;
+pub mod requests;
 pub mod resolve;
 pub mod schema;
 pub mod secrets;

@@ -99,6 +99,7 @@ pub fn run(root: &Path, args: ResolveArgs) -> Result<(), CliError> {
         .resolve(service)
         .map_err(|e| CliError::from_resolve(e, root))?;
     if let Some(ids) = &ids {
+        guard_reveal(root, &args, &[&eff])?;
         super::secrets::reveal(&eff.service, &mut eff.root, ids)?;
     }
     let (node, prefix) = match &args.get {
@@ -169,6 +170,28 @@ fn warn_unknown_files(session: &TargetSession<'_>, root: &Path) {
     }
 }
 
+/// Revealing a stored revision's secrets takes `read-secret` on each of them and is
+/// audited. (The working tree's files are the reader's already: whoever holds the
+/// identity decrypts them without Strata.)
+fn guard_reveal(
+    root: &Path,
+    args: &ResolveArgs,
+    configs: &[&strata_core::resolve::Effective],
+) -> Result<(), CliError> {
+    if args.rev.is_none() {
+        return Ok(());
+    }
+    let repo = args.store.open_existing(root)?;
+    let guard = crate::guard::Guard::new(&repo)?;
+    let env = args
+        .target
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    guard.check_secret_reads(&env, configs)
+}
+
 fn resolve_all(
     root: &Path,
     session: TargetSession<'_>,
@@ -179,6 +202,7 @@ fn resolve_all(
         .resolve_all()
         .map_err(|e| CliError::from_resolve_all(e, root))?;
     if let Some(ids) = ids {
+        guard_reveal(root, &args, &all.iter().collect::<Vec<_>>())?;
         for eff in &mut all {
             super::secrets::reveal(&eff.service, &mut eff.root, ids)?;
         }

@@ -166,6 +166,8 @@ pub fn strata() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata"));
     cmd.env_remove("STRATA_PROJECT")
         .env_remove("STRATA_AGE_IDENTITY")
+        .env_remove("STRATA_PRINCIPAL")
+        .env_remove("STRATA_TOKEN")
         .env_remove("CLICOLOR_FORCE")
         .env_remove("COLUMNS")
         .env("NO_COLOR", "1")
@@ -342,6 +344,14 @@ pub fn acme() -> Fixture {
     f
 }
 
+/// A copy of acme without its access policy (an open project), for tests about other
+/// things than access control.
+pub fn acme_open() -> Fixture {
+    let f = acme();
+    f.remove("policies/access.yaml");
+    f
+}
+
 /// The targets of acme, in declaration order.
 pub const ACME_TARGETS: &[&str] = &[
     "dev/aws/us-east-1",
@@ -387,4 +397,56 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A project whose `svc:db.password` is secret, encrypted to `recipient`.
+pub fn secret_project(recipient: &str) -> Fixture {
+    project(&[
+        (
+            "strata.yaml",
+            &format!(
+                "version: 1
+environments:
+  - name: prod
+providers: [aws]
+targets:
+  - prod/aws/us-east-1
+hierarchy:
+  - base
+  - env/{{env}}
+  - target/{{env}}/{{provider}}/{{region}}
+teams:
+  ops: {{ owners: [ana] }}
+services:
+  svc: {{ team: ops, schema: schemas/svc.yaml }}
+encryption:
+  recipients: [{recipient}]
+"
+            ),
+        ),
+        (
+            "schemas/svc.yaml",
+            "$schema: https://json-schema.org/draft/2020-12/schema
+type: object
+properties:
+  db:
+    type: object
+    properties:
+      host: { type: string }
+      password: { type: string, x-strata-secret: true }
+",
+        ),
+        (
+            "layers/base/svc.yaml",
+            "db:\n  host: db.internal\n  password: hunter2-plain\n",
+        ),
+    ])
+}
+
+/// Writes a new age identity file; returns its path and public key.
+pub fn identity(dir: &Path, name: &str) -> (PathBuf, String) {
+    let (secret, public) = strata_store::crypto::generate_identity();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("# public key: {public}\n{secret}\n")).expect("write identity");
+    (path, public)
 }

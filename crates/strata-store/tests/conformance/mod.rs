@@ -15,6 +15,9 @@ use strata_store::history;
 use strata_store::model::{CommitMeta, FileChangeKind, Hash};
 use strata_store::repo::{ApplyOutcome, ImportOutcome, Repository};
 
+mod access;
+pub use access::*;
+
 /// Rewrites a stored blob (by hex hash) with a function of its bytes.
 pub type Tamper = dyn Fn(&str, &dyn Fn(&mut Vec<u8>)) + Send + Sync;
 
@@ -28,6 +31,9 @@ pub struct Fixture {
     /// Replaces the stored bytes of a blob (by hex hash) with `f(bytes)`, behind the
     /// store's back.
     pub tamper: Box<Tamper>,
+    /// Runs SQL statements on the store's database over a connection of its own, behind
+    /// the store's back (to tamper with rows).
+    pub sql: Box<dyn Fn(&str) + Send + Sync>,
     /// Anything that must live as long as the store (a temporary directory).
     pub _keep: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -1021,6 +1027,16 @@ macro_rules! conformance_tests {
             secrets_are_encrypted_at_rest,
             concurrent_writers,
             reference_index_follows_revisions,
+            audit_log_appends_chains_and_queries,
+            audit_detects_an_edited_entry,
+            audit_detects_a_deleted_entry,
+            audit_detects_a_forged_entry,
+            audit_detects_swapped_entries,
+            audit_appenders_never_fork_the_chain,
+            commits_write_their_audit_entries_atomically,
+            audit_key_is_made_once,
+            tokens_are_stored_by_hash,
+            change_requests_are_approved_and_applied,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {
