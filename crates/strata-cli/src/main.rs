@@ -237,6 +237,21 @@ enum Command {
     /// Encryption keys (`strata keys rotate --recipient age1…`).
     #[command(subcommand)]
     Keys(commands::secrets::KeysCommand),
+
+    /// Serve configurations over HTTP (JSON API under /v1; see docs/server.md).
+    ///
+    /// Binds 127.0.0.1:7878 by default. A non-loopback address needs TLS, or --insecure
+    /// to say explicitly that plain HTTP is wanted. Stops on Ctrl-C or SIGTERM after the
+    /// requests in flight finish.
+    ///
+    /// Example: strata serve --store postgres://strata@db/strata --bind 127.0.0.1:7878
+    #[command(verbatim_doc_comment)]
+    Serve(commands::serve::ServeArgs),
+
+    /// Try the server on the example project: imports examples/acme into a fresh store in
+    /// a temporary directory, creates an admin token, serves it and prints example curl
+    /// commands.
+    Demo(commands::serve::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -283,6 +298,8 @@ fn main() -> ExitCode {
         Command::Token(cmd) => commands::audit::token(&cli.project, cmd),
         Command::Secret(cmd) => commands::secrets::secret(&cli.project, cmd),
         Command::Keys(cmd) => commands::secrets::keys(&cli.project, cmd),
+        Command::Serve(args) => commands::serve::serve(&cli.project, args),
+        Command::Demo(args) => commands::serve::demo(args),
     };
     match result {
         Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,

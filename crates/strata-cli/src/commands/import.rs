@@ -112,7 +112,7 @@ pub fn run(root: &Path, args: ImportArgs) -> Result<(), CliError> {
 }
 
 /// Every file of the working tree (skipping `.git` and `.strata`).
-fn read_tree(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, CliError> {
+pub(crate) fn read_tree(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, CliError> {
     let src = DirSource::new(PathBuf::from(root));
     let io = |e: strata_core::files::SourceError| {
         CliError::Io(format!(

@@ -18,6 +18,7 @@ pub mod requests;
 pub mod resolve;
 pub mod schema;
 pub mod secrets;
+pub mod serve;
 pub mod store_opts;
 
 use std::path::Path;

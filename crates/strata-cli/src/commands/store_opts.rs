@@ -38,22 +38,12 @@ impl StoreOpts {
     pub fn open_existing(&self, root: &Path) -> Result<Repository, CliError> {
         self.check_labels()?;
         let location = self.location(root);
-        let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
-        let path = Path::new(location.strip_prefix("sqlite:").unwrap_or(&location));
-        if !is_url && !path.exists() {
-            return Err(CliError::Usage(format!(
-                "no store at {}: run `strata import` first (or pass --store PATH|URL)",
-                path.display()
-            )));
-        }
+        require_existing(&location)?;
         strata_store::open(&location).map_err(CliError::from_store)
     }
 
     fn location(&self, root: &Path) -> String {
-        match &self.store {
-            Some(s) => s.clone(),
-            None => root.join(".strata").join("store.db").display().to_string(),
-        }
+        store_location(self.store.as_deref(), root)
     }
 
     /// Metadata for a new revision made now.
@@ -95,6 +85,28 @@ impl StoreOpts {
             .filter(|a| !a.trim().is_empty())
             .unwrap_or_else(|| "unknown".into())
     }
+}
+
+/// The store's location: `store` (`--store`), else `.strata/store.db` in the project.
+pub fn store_location(store: Option<&str>, root: &Path) -> String {
+    match store {
+        Some(s) => s.to_string(),
+        None => root.join(".strata").join("store.db").display().to_string(),
+    }
+}
+
+/// Refuses a SQLite store that does not exist: a mistyped `--store` path must not create
+/// an empty store.
+pub fn require_existing(location: &str) -> Result<(), CliError> {
+    let is_url = location.starts_with("postgres://") || location.starts_with("postgresql://");
+    let path = Path::new(location.strip_prefix("sqlite:").unwrap_or(location));
+    if !is_url && !path.exists() {
+        return Err(CliError::Usage(format!(
+            "no store at {}: run `strata import` first (or pass --store PATH|URL)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.

@@ -1,0 +1,173 @@
+//! `strata serve` and `strata demo`: the HTTP server (crate `strata-server`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use strata_server::{Server, ServerConfig};
+
+use super::store_opts::{require_existing, store_location};
+use crate::error::CliError;
+
+/// The example project `strata demo` serves (found beside the sources at build time).
+const ACME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme");
+/// The default address.
+const DEFAULT_PORT: u16 = 7878;
+/// The admin of the demo (the acme policy gives `dana.kim` the `admin` role).
+const DEMO_ADMIN: &str = "dana.kim";
+
+/// Arguments of `strata serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The store: a SQLite file, or `postgres://user@host:port/db`.
+    /// Default: .strata/store.db in the project.
+    #[arg(long, env = "STRATA_STORE", value_name = "PATH|URL")]
+    store: Option<String>,
+
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR:PORT")]
+    bind: SocketAddr,
+
+    /// TLS certificate chain (PEM); with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM); with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Allow plain HTTP on a non-loopback address (tokens then cross the network in
+    /// clear text).
+    #[arg(long)]
+    insecure: bool,
+}
+
+/// Arguments of `strata demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The port to try first (a free one is picked when it is taken).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+}
+
+/// Runs `strata serve`.
+pub fn serve(root: &Path, args: ServeArgs) -> Result<(), CliError> {
+    if args.tls_cert.is_some() {
+        return Err(CliError::Usage(
+            "TLS is not supported yet: serve on loopback behind a TLS-terminating proxy".into(),
+        ));
+    }
+    if !args.bind.ip().is_loopback() && !args.insecure {
+        return Err(CliError::Usage(format!(
+            "refusing to serve plain HTTP on the non-loopback address {}: bearer tokens would cross the network in clear text\n  hint: bind 127.0.0.1 behind a TLS proxy, or pass --insecure if you mean it",
+            args.bind
+        )));
+    }
+    let location = store_location(args.store.as_deref(), root);
+    require_existing(&location)?;
+    let config = ServerConfig::new(location, args.bind);
+    runtime()?.block_on(async move {
+        let server = Server::bind(config).await.map_err(server_error)?;
+        let addr = server.local_addr().map_err(server_error)?;
+        eprintln!("serving on http://{addr} (Ctrl-C to stop)");
+        server.run(shutdown_signal()).await.map_err(server_error)
+    })
+}
+
+/// Runs `strata demo`.
+pub fn demo(args: DemoArgs) -> Result<(), CliError> {
+    let dir = std::env::temp_dir().join(format!(
+        "strata-demo-{}-{}",
+        std::process::id(),
+        super::store_opts::now_ms()
+    ));
+    let result = demo_in(&dir, args);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn demo_in(dir: &Path, args: DemoArgs) -> Result<(), CliError> {
+    // Copy the example project, then import the copy.
+    let files = super::import::read_tree(Path::new(ACME))?;
+    let project = dir.join("acme");
+    for (path, bytes) in &files {
+        let to = project.join(path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| CliError::io(parent, e))?;
+        }
+        std::fs::write(&to, bytes).map_err(|e| CliError::io(&to, e))?;
+    }
+    let files = super::import::read_tree(&project)?;
+    let store = dir.join("store.db").display().to_string();
+    let repo = strata_store::repo::open(&store).map_err(CliError::from_store)?;
+    let seeded = |e: strata_server::seed::SeedError| CliError::Io(format!("demo: {e}"));
+    strata_server::seed::import(&repo, files, "demo-admin", "examples/acme").map_err(seeded)?;
+    let token =
+        strata_server::seed::create_token(&repo, DEMO_ADMIN, "demo-admin").map_err(seeded)?;
+    drop(repo);
+
+    runtime()?.block_on(async move {
+        let at = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let server = match Server::bind(ServerConfig::new(store.clone(), at(args.port))).await {
+            Ok(s) => s,
+            Err(strata_server::ServerError::Bind { .. }) => {
+                Server::bind(ServerConfig::new(store, at(0)))
+                    .await
+                    .map_err(server_error)?
+            }
+            Err(e) => return Err(server_error(e)),
+        };
+        let addr = server.local_addr().map_err(server_error)?;
+        let url = format!("http://{addr}");
+        let t = token.expose();
+        println!("Strata demo: examples/acme served at {url} (project copy in {})", project.display());
+        println!("admin token ({DEMO_ADMIN}): {t}");
+        println!();
+        println!("  # the effective configuration of checkout in dev on AWS");
+        println!("  curl -s -H 'Authorization: Bearer {t}' '{url}/v1/config/dev/checkout?provider=aws'");
+        println!("  # one parameter, with its ETag");
+        println!("  curl -si -H 'Authorization: Bearer {t}' '{url}/v1/config/prod/checkout/db.pool.max_size?provider=aws&region=us-east-1'");
+        println!("  # 304 Not Modified while the revision is the same (paste the ETag)");
+        println!("  curl -si -H 'Authorization: Bearer {t}' -H 'If-None-Match: \"ETAG\"' '{url}/v1/config/prod/checkout/db.pool.max_size?provider=aws&region=us-east-1'");
+        println!();
+        println!("Ctrl-C stops the demo and removes its temporary store.");
+        server.run(shutdown_signal()).await.map_err(server_error)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Io(format!("cannot start the runtime: {e}")))
+}
+
+fn server_error(e: strata_server::ServerError) -> CliError {
+    match e {
+        strata_server::ServerError::Store(e) => CliError::from_store(e),
+        e => CliError::Io(e.to_string()),
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    eprintln!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,396 @@
+//! Routes and handlers: health, readiness and configuration reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use strata_core::access::{Action, Request};
+use strata_core::path::{Segment, segments_to_string};
+use strata_store::audit::{Decision as Logged, NewAuditEntry};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::{ApiError, code_of};
+use crate::state::{AppState, Cached, Snapshot};
+
+/// The routes over `state` (without the body-size and timeout limits [`crate::Server`]
+/// adds; every error still answers the JSON error body).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/v1/config/{env}/{service}", get(config))
+        .route("/v1/config/{env}/{service}/{*path}", get(param))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Adds the request body limit and the request timeout (outside the JSON error mapping, so
+/// their 413 and 408 answers get JSON bodies too).
+pub(crate) fn with_limits(app: Router, body_limit: usize, timeout: Duration) -> Router {
+    app.layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Gives every error response without a JSON body (the router's 405, the limits' 413 and
+/// 408, …) the JSON error body.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let message = status.canonical_reason().unwrap_or("error").to_string();
+    let body = ApiError::new(status, code_of(status), message).body();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let answer = state
+        .with_repo(|repo| repo.store().head().map_err(|e| ApiError::store(&e)))
+        .await;
+    match answer {
+        Ok(_) => axum::Json(json!({"status": "ok"})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "degraded", "reason": e.message})),
+        )
+            .into_response(),
+    }
+}
+
+/// `?provider=&region=&rev=`
+#[derive(Debug, Default, Deserialize)]
+struct ConfigQuery {
+    provider: Option<String>,
+    region: Option<String>,
+    rev: Option<String>,
+}
+
+/// What a configuration read has established before answering.
+struct Read {
+    snap: Arc<Snapshot>,
+    target: String,
+    cached: Arc<Cached>,
+    etag: String,
+    not_modified: bool,
+}
+
+async fn config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<ConfigQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((env, service)) = path.map_err(path_error)?;
+    let read = prepare(&state, &headers, &env, &service, &[], query).await?;
+    if read.not_modified {
+        return Ok(not_modified(&read.etag));
+    }
+    Ok(json_bytes(read.cached.bytes.clone(), &read.etag, &read))
+}
+
+async fn param(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    query: Result<Query<ConfigQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((env, service, raw)) = path.map_err(path_error)?;
+    let segments = parse_param(&raw)?;
+    let read = prepare(&state, &headers, &env, &service, &segments, query).await?;
+    let name = segments_to_string(&segments);
+    let Some(value) = lookup(&read.cached.value, &segments) else {
+        return Err(ApiError::not_found(format!(
+            "{service}:{name} is not set for {}",
+            read.target
+        ))
+        .with("service", service)
+        .with("param", name)
+        .with("target", read.target));
+    };
+    if read.not_modified {
+        return Ok(not_modified(&read.etag));
+    }
+    let body = json!({
+        "service": service,
+        "target": read.target,
+        "revision": read.snap.rev.id.0.to_hex(),
+        "path": name,
+        "value": value,
+    });
+    Ok(json_bytes(body.to_string().into(), &read.etag, &read))
+}
+
+/// Authenticates, picks the revision and target, decides `read`, and fetches the
+/// configuration.
+async fn prepare(
+    state: &AppState,
+    headers: &HeaderMap,
+    env: &str,
+    service: &str,
+    segments: &[Segment],
+    query: Result<Query<ConfigQuery>, QueryRejection>,
+) -> Result<Read, ApiError> {
+    let principal = authenticate(state, headers).await?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))?;
+    let head = state.head().await?;
+    let snap = match query.rev {
+        Some(spec) if !spec.is_empty() => state.revision(spec).await?,
+        _ => head.clone(),
+    };
+    let config = &snap.project.config;
+    if !config.services.contains_key(service) {
+        return Err(ApiError::not_found(format!("no service `{service}`"))
+            .with("service", service)
+            .with("known", config.services.keys().cloned().collect::<Vec<_>>()));
+    }
+    let candidates: Vec<String> = config
+        .targets
+        .iter()
+        .filter(|t| t.env == env)
+        .filter(|t| query.provider.as_deref().is_none_or(|p| t.provider == p))
+        .filter(|t| query.region.as_deref().is_none_or(|r| t.region == r))
+        .map(|t| t.to_string())
+        .collect();
+    let target = match candidates.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(ApiError::not_found(format!(
+                "no declared target matches env `{env}`{}{}",
+                query
+                    .provider
+                    .as_deref()
+                    .map(|p| format!(", provider `{p}`"))
+                    .unwrap_or_default(),
+                query
+                    .region
+                    .as_deref()
+                    .map(|r| format!(", region `{r}`"))
+                    .unwrap_or_default(),
+            ))
+            .with("env", env)
+            .with(
+                "known",
+                config
+                    .targets
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "env `{env}` has {} targets: choose one with ?provider= and ?region=",
+                candidates.len()
+            ))
+            .with("candidates", candidates));
+        }
+    };
+    let decision = head.policy.decide(&Request::new(
+        &principal,
+        Action::Read,
+        env,
+        service,
+        segments,
+    ));
+    if !decision.allowed {
+        return Err(deny(
+            state,
+            &principal,
+            env,
+            service,
+            segments,
+            decision.to_string(),
+        )
+        .await);
+    }
+    let etag = format!("\"{}-{}\"", snap.rev.id.0.to_hex(), target);
+    let not_modified = matches(headers, &etag);
+    let cached = state
+        .effective(snap.clone(), target.clone(), service.to_string())
+        .await?;
+    Ok(Read {
+        snap,
+        target,
+        cached,
+        etag,
+        not_modified,
+    })
+}
+
+/// The principal of the request's bearer token (401 without one or with a bad one).
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized(
+            "a bearer token is required (Authorization: Bearer strata_…)",
+        ));
+    };
+    let text = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header is not `Bearer TOKEN`"))?;
+    if strata_auth::token::parse(&text).is_err() {
+        return Err(ApiError::unauthorized("the token is malformed"));
+    }
+    let hash = strata_auth::token::hash(&text);
+    match state.token(hash).await? {
+        Some(row) if row.is_active(crate::now_ms()) => Ok(row.principal),
+        _ => Err(ApiError::unauthorized(
+            "the token is unknown, revoked or expired",
+        )),
+    }
+}
+
+/// Records a denied read and returns the 403 to answer (still 403 if recording fails).
+async fn deny(
+    state: &AppState,
+    principal: &str,
+    env: &str,
+    service: &str,
+    segments: &[Segment],
+    rule: String,
+) -> ApiError {
+    let param = format!("{service}:{}", segments_to_string(segments));
+    let mut e = NewAuditEntry::new(crate::now_ms(), principal, "read", env);
+    e.decision = Logged::Denied;
+    e.params = vec![param.clone()];
+    e.rule = Some(rule.clone());
+    let recorded = state
+        .with_repo(move |repo| {
+            repo.store()
+                .audit_append(&[e])
+                .map_err(|e| ApiError::store(&e))
+        })
+        .await;
+    let mut message = format!("{principal} may not read {param} in {env}: {rule}");
+    if let Err(err) = recorded {
+        message.push_str(&format!(
+            " (and the attempt could not be audited: {})",
+            err.message
+        ));
+    }
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+        .with("rule", rule)
+        .with("principal", principal)
+}
+
+/// `db.pool.max_size` or `db/pool/max_size` as segments.
+fn parse_param(raw: &str) -> Result<Vec<Segment>, ApiError> {
+    let dotted = raw.trim_matches('/').replace('/', ".");
+    strata_core::path::parse_segments(&dotted).map_err(|e| {
+        ApiError::bad_request(format!("bad parameter path `{raw}`: {e}")).with("path", raw)
+    })
+}
+
+/// The value at `segments` in `value`.
+fn lookup<'v>(value: &'v Value, segments: &[Segment]) -> Option<&'v Value> {
+    segments.iter().try_fold(value, |v, s| match s {
+        Segment::Key(k) => v.as_object()?.get(&**k),
+        Segment::Index(i) => v.as_array()?.get(*i),
+    })
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`).
+fn matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+fn etag_value(etag: &str) -> HeaderValue {
+    // Revision ids are hex and targets are validated names: always a valid header.
+    HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
+fn not_modified(etag: &str) -> Response {
+    let mut res = StatusCode::NOT_MODIFIED.into_response();
+    res.headers_mut().insert(header::ETAG, etag_value(etag));
+    res
+}
+
+fn json_bytes(bytes: axum::body::Bytes, etag: &str, read: &Read) -> Response {
+    let mut res = Response::new(Body::from(bytes));
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::ETAG, etag_value(etag));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&read.target) {
+        h.insert("strata-target", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&read.snap.rev.id.0.to_hex()) {
+        h.insert("strata-revision", v);
+    }
+    res
+}
+
+fn path_error(e: PathRejection) -> ApiError {
+    ApiError::bad_request(format!("bad path: {}", e.body_text()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_lists_and_weak_tags() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_static("\"a\", W/\"b-c\""),
+        );
+        assert!(matches(&h, "\"b-c\""));
+        assert!(!matches(&h, "\"c\""));
+    }
+
+    #[test]
+    fn param_paths_take_dots_or_slashes() {
+        let a = parse_param("db/pool/max_size").ok();
+        let b = parse_param("db.pool.max_size").ok();
+        assert!(a.is_some());
+        assert_eq!(a, b);
+        let v = json!({"db": {"pool": {"max_size": 5}}, "l": [1, 2]});
+        assert_eq!(lookup(&v, &a.unwrap_or_default()), Some(&json!(5)));
+        assert_eq!(
+            lookup(&v, &parse_param("l[1]").unwrap_or_default()),
+            Some(&json!(2))
+        );
+    }
+}

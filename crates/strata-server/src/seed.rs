@@ -1,0 +1,69 @@
+//! Preparing a store to serve: what `strata demo` and the tests share.
+
+use std::collections::BTreeMap;
+
+use strata_store::StoreError;
+use strata_store::audit::NewAuditEntry;
+use strata_store::model::CommitMeta;
+use strata_store::repo::{CommitExtras, ImportOutcome, Repository};
+use strata_store::tokens::NewToken;
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The store refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No token could be generated.
+    #[error("cannot make a token: {0}")]
+    Token(#[from] strata_auth::token::TokenError),
+}
+
+/// Imports `files` (path → bytes) as a revision by `principal`, audited.
+pub fn import(
+    repo: &Repository,
+    files: BTreeMap<String, Vec<u8>>,
+    principal: &str,
+    message: &str,
+) -> Result<ImportOutcome, SeedError> {
+    let now = crate::now_ms();
+    let meta = CommitMeta {
+        author: principal.to_string(),
+        message: message.to_string(),
+        timestamp_ms: now,
+        source: None,
+        labels: BTreeMap::new(),
+    };
+    let extras = CommitExtras {
+        audit: vec![NewAuditEntry::new(now, principal, "import", "")],
+        request: None,
+    };
+    Ok(repo.import_with(files, meta, &extras)?)
+}
+
+/// Creates an API token for `principal` on behalf of `by` (audited) and returns its text,
+/// to be shown once.
+pub fn create_token(
+    repo: &Repository,
+    principal: &str,
+    by: &str,
+) -> Result<strata_auth::token::SecretText, SeedError> {
+    let (token, hashed) = strata_auth::token::generate(principal)?;
+    let now = crate::now_ms();
+    let mut e = NewAuditEntry::new(now, by, "token-create", "");
+    let mut detail = serde_json::Map::new();
+    detail.insert("token".into(), token.id.clone().into());
+    detail.insert("for".into(), principal.into());
+    e.detail = Some(detail);
+    repo.store().token_create(
+        &NewToken {
+            id: hashed.id,
+            principal: hashed.principal,
+            hash: hashed.hash,
+            created_ms: now,
+            expires_ms: None,
+        },
+        &[e],
+    )?;
+    Ok(token.secret_text)
+}

@@ -1,0 +1,90 @@
+//! The HTTP suite on PostgreSQL: a fresh database per test on the server named by
+//! `STRATA_TEST_POSTGRES_URL`. Without it these tests fail (they never skip).
+
+mod suite;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn admin_url() -> String {
+    match std::env::var("STRATA_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => panic!(
+            "STRATA_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test, or point it at a server you own: STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+        ),
+    }
+}
+
+fn fresh() -> suite::Running {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let admin = admin_url();
+    let name = format!(
+        "strata_http{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    suite::start(format!("{base}/{name}"), Box::new(()))
+}
+
+http_suite!(fresh());
+
+const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
+
+#[test]
+fn reads_go_on_from_memory_when_the_store_is_gone() {
+    let s = fresh();
+    let before = s.get(CONFIG, Some(s.admin()), None);
+    assert_eq!(before.status, 200, "{}", before.body);
+    let (_, name) = s.store().rsplit_once('/').unwrap();
+    let mut client = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ready = s.get("/readyz", None, None);
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.body["status"], "degraded");
+    let after = s.get(CONFIG, Some(s.admin()), None);
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body, before.body);
+    assert_eq!(after.etag, before.etag);
+}
+
+#[test]
+fn requests_in_flight_finish_on_shutdown() {
+    let s = fresh();
+    // Hold the token table so the next request waits inside the server.
+    let mut client = postgres::Client::connect(s.store(), postgres::NoTls).unwrap();
+    let mut tx = client.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE strata_tokens IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let wait = std::time::Duration::from_millis(300);
+    let answer = std::thread::scope(|scope| {
+        let request = scope.spawn(|| s.get(CONFIG, Some(s.admin()), None));
+        std::thread::sleep(wait);
+        assert!(
+            !request.is_finished(),
+            "the request did not wait for the lock"
+        );
+        s.shutdown();
+        std::thread::sleep(wait);
+        assert!(!s.stopped(), "the server stopped with a request in flight");
+        tx.commit().unwrap();
+        request.join().unwrap()
+    });
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let started = std::time::Instant::now();
+    while !s.stopped() {
+        assert!(started.elapsed().as_secs() < 5, "the server did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

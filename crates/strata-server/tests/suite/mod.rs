@@ -1,0 +1,482 @@
+//! The HTTP suite: the server over real HTTP on 127.0.0.1, against a store holding
+//! `examples/acme`. `tests/http.rs` runs it on SQLite, `tests/http_postgres.rs` on
+//! PostgreSQL (see [`http_suite!`]).
+
+#![allow(dead_code)] // each backend's file uses the suite through the macro
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::Value;
+use strata_server::{Server, ServerConfig, seed};
+
+const ACME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme");
+
+/// A running server and tokens for an admin and for a principal without roles.
+pub struct Running {
+    base: String,
+    admin: String,
+    nobody: String,
+    agent: ureq::Agent,
+    store: String,
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+    stop: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_dir(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            read_dir(root, &path, out);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.insert(rel, std::fs::read(&path).unwrap());
+        }
+    }
+}
+
+/// Seeds the store at `store` with acme and two tokens, and serves it; `keep` lives as
+/// long as the server (a temporary directory, …).
+pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Running {
+    let repo = strata_store::repo::open(&store).unwrap();
+    let mut files = BTreeMap::new();
+    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
+    seed::import(&repo, files, "test-admin", "acme").unwrap();
+    let admin = seed::create_token(&repo, "dana.kim", "test-admin").unwrap();
+    let nobody = seed::create_token(&repo, "nobody", "test-admin").unwrap();
+    drop(repo);
+
+    let mut config = ServerConfig::new(store.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.body_limit = 1024;
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let server = Server::bind(config).await.unwrap();
+            addr_tx.send(server.local_addr().unwrap()).unwrap();
+            server
+                .run(async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+    });
+    let addr = addr_rx.recv().unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    Running {
+        base: format!("http://{addr}"),
+        admin: admin.expose().to_string(),
+        nobody: nobody.expose().to_string(),
+        agent,
+        store,
+        _keep: keep,
+        stop: std::sync::Mutex::new(Some(stop)),
+        thread: Some(thread),
+    }
+}
+
+/// Status, headers we look at, and the body as JSON (Null when empty).
+pub struct Answer {
+    pub status: u16,
+    pub etag: Option<String>,
+    pub www_auth: Option<String>,
+    pub body: Value,
+}
+
+impl Running {
+    /// Stops the server (requests in flight finish first).
+    pub fn shutdown(&self) {
+        let stop = self.stop.lock().ok().and_then(|mut s| s.take());
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Whether the server has stopped.
+    pub fn stopped(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// The store's location.
+    pub fn store(&self) -> &str {
+        &self.store
+    }
+
+    /// The admin's token.
+    pub fn admin(&self) -> &str {
+        &self.admin
+    }
+
+    /// A GET, with a token and `If-None-Match` when given.
+    pub fn get(&self, path: &str, token: Option<&str>, if_none_match: Option<&str>) -> Answer {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(e) = if_none_match {
+            req = req.header("If-None-Match", e);
+        }
+        answer(req.call().unwrap())
+    }
+}
+
+fn answer(mut res: ureq::http::Response<ureq::Body>) -> Answer {
+    let header = |n: &str| {
+        res.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (etag, www_auth) = (header("etag"), header("www-authenticate"));
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    Answer {
+        status,
+        etag,
+        www_auth,
+        body,
+    }
+}
+
+fn error_code(a: &Answer) -> &str {
+    a.body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+pub fn health_and_readiness_are_anonymous(s: &Running) {
+    let h = s.get("/healthz", None, None);
+    assert_eq!((h.status, h.body["status"].as_str()), (200, Some("ok")));
+    let r = s.get("/readyz", None, None);
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ok")));
+}
+
+pub fn config_read_has_an_etag_and_answers_304(s: &Running) {
+    let a = s.get("/v1/config/dev/checkout?provider=aws", Some(&s.admin), None);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let etag = a.etag.clone().unwrap();
+    assert!(
+        etag.starts_with('"') && etag.ends_with("-dev/aws/us-east-1\""),
+        "{etag}"
+    );
+    assert!(a.body["db"]["pool"]["max_size"].is_number(), "{}", a.body);
+    let again = s.get(
+        "/v1/config/dev/checkout?provider=aws",
+        Some(&s.admin),
+        Some(&etag),
+    );
+    assert_eq!(again.status, 304);
+    assert_eq!(again.etag.as_deref(), Some(etag.as_str()));
+    assert_eq!(again.body, Value::Null);
+    // A single-target env needs no provider; a past revision by id.
+    let rev = etag
+        .trim_matches('"')
+        .split('-')
+        .next()
+        .unwrap()
+        .to_string();
+    let past = s.get(
+        &format!("/v1/config/prod/checkout?provider=gcp&rev={rev}"),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(past.status, 200, "{}", past.body);
+}
+
+pub fn one_parameter_by_dots_or_slashes(s: &Running) {
+    let a = s.get(
+        "/v1/config/dev/checkout/db.pool.max_size?provider=aws",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let b = s.get(
+        "/v1/config/dev/checkout/db/pool/max_size?provider=aws",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(a.body, b.body);
+    assert_eq!(a.body["path"], "db.pool.max_size");
+    assert!(a.body["value"].is_number());
+    let etag = a.etag.unwrap();
+    let c = s.get(
+        "/v1/config/dev/checkout/db.pool.max_size?provider=aws",
+        Some(&s.admin),
+        Some(&etag),
+    );
+    assert_eq!(c.status, 304);
+}
+
+pub fn unknown_service_param_and_route_are_404(s: &Running) {
+    let a = s.get("/v1/config/dev/nope?provider=aws", Some(&s.admin), None);
+    assert_eq!((a.status, error_code(&a)), (404, "not_found"), "{}", a.body);
+    let b = s.get(
+        "/v1/config/dev/checkout/no.such.param?provider=aws",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!((b.status, error_code(&b)), (404, "not_found"), "{}", b.body);
+    let c = s.get("/v1/nothing", Some(&s.admin), None);
+    assert_eq!((c.status, error_code(&c)), (404, "not_found"), "{}", c.body);
+    let d = s.get("/v1/config/nowhere/checkout", Some(&s.admin), None);
+    assert_eq!((d.status, error_code(&d)), (404, "not_found"), "{}", d.body);
+}
+
+pub fn ambiguous_target_is_400_with_candidates(s: &Running) {
+    let a = s.get("/v1/config/prod/checkout", Some(&s.admin), None);
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (400, "bad_request"),
+        "{}",
+        a.body
+    );
+    let c = a.body["error"]["details"]["candidates"].as_array().unwrap();
+    assert_eq!(c.len(), 4, "{}", a.body);
+}
+
+pub fn missing_or_bad_token_is_401(s: &Running) {
+    let a = s.get("/v1/config/dev/checkout?provider=aws", None, None);
+    assert_eq!((a.status, error_code(&a)), (401, "unauthorized"));
+    assert_eq!(a.www_auth.as_deref(), Some("Bearer"));
+    let bad = format!("strata_{}_{}", "0".repeat(12), "0".repeat(64));
+    let b = s.get("/v1/config/dev/checkout?provider=aws", Some(&bad), None);
+    assert_eq!((b.status, error_code(&b)), (401, "unauthorized"));
+    let c = s.get(
+        "/v1/config/dev/checkout?provider=aws",
+        Some("garbage"),
+        None,
+    );
+    assert_eq!(c.status, 401);
+}
+
+pub fn a_principal_without_roles_is_403_with_the_rule(s: &Running) {
+    let a = s.get(
+        "/v1/config/dev/checkout?provider=aws",
+        Some(&s.nobody),
+        None,
+    );
+    assert_eq!((a.status, error_code(&a)), (403, "forbidden"), "{}", a.body);
+    assert!(a.body["error"]["details"]["rule"].is_string(), "{}", a.body);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody")
+    );
+    // The denied read is in the audit log.
+    let repo = strata_store::repo::open(&s.store).unwrap();
+    let filter = strata_store::audit::AuditFilter {
+        principal: Some("nobody".into()),
+        ..Default::default()
+    };
+    let entries = repo.store().audit_entries(&filter).unwrap();
+    let reads: Vec<_> = entries.iter().filter(|e| e.action == "read").collect();
+    assert_eq!(reads.len(), 1, "{entries:?}");
+    assert_eq!(reads[0].scope, "dev");
+    assert_eq!(reads[0].params, ["checkout:"]);
+}
+
+pub fn secrets_are_redacted(s: &Running) {
+    let a = s.get(
+        "/v1/config/dev/auth/db.password?provider=aws",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["value"], "<redacted>");
+    let all = s.get("/v1/config/dev/auth?provider=aws", Some(&s.admin), None);
+    assert!(!all.body.to_string().contains("ENC["), "{}", all.body);
+}
+
+pub fn malformed_requests_get_json_errors(s: &Running) {
+    let a = s.get(
+        "/v1/config/dev/checkout/db..x?provider=aws",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (400, "bad_request"),
+        "{}",
+        a.body
+    );
+    let b = s.get(
+        "/v1/config/dev/checkout/%FF%FE?provider=aws",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(
+        (b.status, error_code(&b)),
+        (400, "bad_request"),
+        "{}",
+        b.body
+    );
+    let c = s.get(
+        "/v1/config/dev/checkout?provider=aws&provider=gcp",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(
+        (c.status, error_code(&c)),
+        (400, "bad_request"),
+        "{}",
+        c.body
+    );
+    let res = s
+        .agent
+        .delete(format!("{}/healthz", s.base))
+        .call()
+        .unwrap();
+    let d = answer(res);
+    assert_eq!(
+        (d.status, error_code(&d)),
+        (405, "method_not_allowed"),
+        "{}",
+        d.body
+    );
+}
+
+pub fn oversized_bodies_are_413(s: &Running) {
+    let big = vec![b'x'; 4096];
+    let res = s
+        .agent
+        .post(format!("{}/v1/config/dev/checkout", s.base))
+        .send(&big[..])
+        .unwrap();
+    let a = answer(res);
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (413, "payload_too_large"),
+        "{}",
+        a.body
+    );
+}
+
+pub fn a_new_revision_is_served_within_a_second(s: &Running) {
+    let url = "/v1/config/dev/checkout/replicas?provider=aws";
+    let before = s.get(url, Some(&s.admin), None);
+    assert_eq!(before.status, 200, "{}", before.body);
+    let repo = strata_store::repo::open(&s.store).unwrap();
+    let mut files = BTreeMap::new();
+    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
+    let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
+    let text = String::from_utf8(layer.clone()).unwrap();
+    assert!(text.contains("replicas: 1\n"), "{text}");
+    *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
+    seed::import(&repo, files, "test-admin", "seven replicas").unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let now = s.get(url, Some(&s.admin), before.etag.as_deref());
+        if now.status == 200 {
+            assert_eq!(now.body["value"], 7, "{}", now.body);
+            assert_ne!(now.etag, before.etag);
+            break;
+        }
+        assert_eq!(now.status, 304);
+        assert!(
+            started.elapsed().as_secs() < 1,
+            "the new revision was not served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+pub fn a_revoked_token_is_refused(s: &Running) {
+    let url = "/v1/config/dev/checkout?provider=aws";
+    assert_eq!(s.get(url, Some(&s.admin), None).status, 200);
+    let id = strata_auth::token::parse(&s.admin).unwrap().id.to_string();
+    let repo = strata_store::repo::open(&s.store).unwrap();
+    repo.store().token_revoke(&id, 1, &[]).unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let now = s.get(url, Some(&s.admin), None);
+        if now.status == 401 {
+            break;
+        }
+        assert_eq!(now.status, 200);
+        assert!(
+            started.elapsed().as_secs() < 1,
+            "the revoked token still works"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Defines one `#[test]` per suite case, each on a fresh server from `$start` (an
+/// expression giving a [`Running`]).
+#[macro_export]
+macro_rules! http_suite {
+    ($start:expr) => {
+        #[test]
+        fn a_revoked_token_is_refused() {
+            suite::a_revoked_token_is_refused(&$start);
+        }
+        #[test]
+        fn a_new_revision_is_served_within_a_second() {
+            suite::a_new_revision_is_served_within_a_second(&$start);
+        }
+        #[test]
+        fn health_and_readiness_are_anonymous() {
+            suite::health_and_readiness_are_anonymous(&$start);
+        }
+        #[test]
+        fn config_read_has_an_etag_and_answers_304() {
+            suite::config_read_has_an_etag_and_answers_304(&$start);
+        }
+        #[test]
+        fn one_parameter_by_dots_or_slashes() {
+            suite::one_parameter_by_dots_or_slashes(&$start);
+        }
+        #[test]
+        fn unknown_service_param_and_route_are_404() {
+            suite::unknown_service_param_and_route_are_404(&$start);
+        }
+        #[test]
+        fn ambiguous_target_is_400_with_candidates() {
+            suite::ambiguous_target_is_400_with_candidates(&$start);
+        }
+        #[test]
+        fn missing_or_bad_token_is_401() {
+            suite::missing_or_bad_token_is_401(&$start);
+        }
+        #[test]
+        fn a_principal_without_roles_is_403_with_the_rule() {
+            suite::a_principal_without_roles_is_403_with_the_rule(&$start);
+        }
+        #[test]
+        fn secrets_are_redacted() {
+            suite::secrets_are_redacted(&$start);
+        }
+        #[test]
+        fn malformed_requests_get_json_errors() {
+            suite::malformed_requests_get_json_errors(&$start);
+        }
+        #[test]
+        fn oversized_bodies_are_413() {
+            suite::oversized_bodies_are_413(&$start);
+        }
+    };
+}
