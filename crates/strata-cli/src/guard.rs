@@ -44,6 +44,11 @@ fn who() -> Who {
     WHO.get().cloned().unwrap_or_default()
 }
 
+/// The global `--token` / `STRATA_TOKEN`, for commands that talk to a server.
+pub fn token() -> Option<String> {
+    who().token.filter(|t| !t.is_empty())
+}
+
 /// The acting principal of a command on `repo`.
 #[derive(Debug, Clone)]
 pub struct Actor {

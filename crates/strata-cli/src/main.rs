@@ -252,6 +252,15 @@ enum Command {
     /// a temporary directory, creates an admin token, serves it and prints example curl
     /// commands.
     Demo(commands::serve::DemoArgs),
+
+    /// Fetch a service's effective configuration from a Strata server (see docs/client.md).
+    ///
+    /// Keeps the last good answer in a local cache and prints it, with a note on stderr,
+    /// when the server is unreachable. The token comes from --token / STRATA_TOKEN.
+    ///
+    /// Example: strata get checkout --target prod/aws/us-east-1 --server http://127.0.0.1:7878
+    #[command(verbatim_doc_comment)]
+    Get(commands::get::GetArgs),
 }
 
 fn main() -> ExitCode {
@@ -300,6 +309,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => commands::secrets::keys(&cli.project, cmd),
         Command::Serve(args) => commands::serve::serve(&cli.project, args),
         Command::Demo(args) => commands::serve::demo(args),
+        Command::Get(args) => commands::get::run(args),
     };
     match result {
         Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,

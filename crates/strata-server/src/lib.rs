@@ -5,7 +5,12 @@
 //! routes over an [`AppState`] (for embedding and tests). [`seed`] holds what both
 //! `strata demo` and the tests need to prepare a store.
 
+pub mod access;
+mod api;
+pub mod background;
 mod error;
+mod metrics;
+mod openapi;
 mod routes;
 pub mod seed;
 mod state;

@@ -18,6 +18,7 @@ use strata_store::audit::{Decision as Logged, NewAuditEntry};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::api;
 use crate::error::{ApiError, code_of};
 use crate::state::{AppState, Cached, Snapshot};
 
@@ -27,9 +28,21 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/openapi.json", get(api::openapi))
         .route("/v1/config/{env}/{service}", get(config))
         .route("/v1/config/{env}/{service}/{*path}", get(param))
+        .route("/v1/revisions", get(api::revisions))
+        .route("/v1/revisions/{id}", get(api::revision))
+        .route("/v1/diff", get(api::diff))
+        .route("/v1/audit", get(api::audit))
+        .route("/v1/requests", get(api::requests))
+        .route("/v1/requests/{id}", get(api::request))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
         .layer(axum::middleware::map_response(json_errors))
 }
@@ -73,7 +86,9 @@ async fn healthz() -> Response {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     let answer = state
-        .with_repo(|repo| repo.store().head().map_err(|e| ApiError::store(&e)))
+        .with_repo("head", |repo| {
+            repo.store().head().map_err(|e| ApiError::store(&e))
+        })
         .await;
     match answer {
         Ok(_) => axum::Json(json!({"status": "ok"})).into_response(),
@@ -222,15 +237,8 @@ async fn prepare(
         segments,
     ));
     if !decision.allowed {
-        return Err(deny(
-            state,
-            &principal,
-            env,
-            service,
-            segments,
-            decision.to_string(),
-        )
-        .await);
+        let param = format!("{service}:{}", segments_to_string(segments));
+        return Err(deny(state, &principal, "read", env, &param, decision.to_string()).await);
     }
     let etag = format!("\"{}-{}\"", snap.rev.id.0.to_hex(), target);
     let not_modified = matches(headers, &etag);
@@ -247,7 +255,10 @@ async fn prepare(
 }
 
 /// The principal of the request's bearer token (401 without one or with a bad one).
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<String, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
             "a bearer token is required (Authorization: Bearer strata_…)",
@@ -272,28 +283,28 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<String, A
     }
 }
 
-/// Records a denied read and returns the 403 to answer (still 403 if recording fails).
-async fn deny(
+/// Records a denied `action` on `param` in `env` and returns the 403 to answer (still 403
+/// if recording fails).
+pub(crate) async fn deny(
     state: &AppState,
     principal: &str,
+    action: &str,
     env: &str,
-    service: &str,
-    segments: &[Segment],
+    param: &str,
     rule: String,
 ) -> ApiError {
-    let param = format!("{service}:{}", segments_to_string(segments));
-    let mut e = NewAuditEntry::new(crate::now_ms(), principal, "read", env);
+    let mut e = NewAuditEntry::new(crate::now_ms(), principal, action, env);
     e.decision = Logged::Denied;
-    e.params = vec![param.clone()];
+    e.params = vec![param.to_string()];
     e.rule = Some(rule.clone());
     let recorded = state
-        .with_repo(move |repo| {
+        .with_repo("audit_append", move |repo| {
             repo.store()
                 .audit_append(&[e])
                 .map_err(|e| ApiError::store(&e))
         })
         .await;
-    let mut message = format!("{principal} may not read {param} in {env}: {rule}");
+    let mut message = format!("{principal} may not {action} {param} in {env}: {rule}");
     if let Err(err) = recorded {
         message.push_str(&format!(
             " (and the attempt could not be audited: {})",
@@ -361,7 +372,7 @@ fn json_bytes(bytes: axum::body::Bytes, etag: &str, read: &Read) -> Response {
     res
 }
 
-fn path_error(e: PathRejection) -> ApiError {
+pub(crate) fn path_error(e: PathRejection) -> ApiError {
     ApiError::bad_request(format!("bad path: {}", e.body_text()))
 }
 

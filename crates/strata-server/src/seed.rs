@@ -19,6 +19,29 @@ pub enum SeedError {
     Token(#[from] strata_auth::token::TokenError),
 }
 
+/// Every file under `dir`, by `/`-separated path relative to it (a project to import).
+pub fn read_dir(dir: &std::path::Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut BTreeMap<String, Vec<u8>>,
+    ) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                out.insert(rel, std::fs::read(&path)?);
+            }
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out)?;
+    Ok(out)
+}
+
 /// Imports `files` (path → bytes) as a revision by `principal`, audited.
 pub fn import(
     repo: &Repository,
@@ -66,4 +89,19 @@ pub fn create_token(
         &[e],
     )?;
     Ok(token.secret_text)
+}
+
+/// Makes a store at `store` (a SQLite path or PostgreSQL URL) holding the project in
+/// `dir`, imported by `seed-admin`, and returns a new token for `principal`.
+pub fn store_with(
+    dir: &std::path::Path,
+    store: &str,
+    principal: &str,
+) -> Result<strata_auth::token::SecretText, SeedError> {
+    let repo = strata_store::repo::open(store)?;
+    let files = read_dir(dir).map_err(|e| {
+        StoreError::Invalid(format!("cannot read the project {}: {e}", dir.display()))
+    })?;
+    import(&repo, files, "seed-admin", "seed")?;
+    create_token(&repo, principal, "seed-admin")
 }

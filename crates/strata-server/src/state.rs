@@ -15,6 +15,7 @@ use strata_store::repo::Repository;
 use strata_store::tokens::TokenRow;
 
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 /// How many past revisions' projects are kept in memory for `?rev=`.
 const MAX_PAST: usize = 32;
@@ -37,6 +38,7 @@ struct Inner {
     cache: Mutex<HashMap<CacheKey, Arc<Cached>>>,
     /// Token hash → its row and when the store last said so.
     tokens: Mutex<HashMap<String, (Instant, TokenRow)>>,
+    metrics: Metrics,
 }
 
 /// A revision with its project and the access policy it holds.
@@ -85,17 +87,30 @@ impl AppState {
                 past: Mutex::new(HashMap::new()),
                 cache: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
+                metrics: Metrics::default(),
             }),
         }
     }
 
-    /// Runs `f` on the repository in a blocking task.
+    /// The server's metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Runs `f` on the repository in a blocking task, timed as the store call `op`.
     pub(crate) async fn with_repo<T: Send + 'static>(
         &self,
+        op: &'static str,
         f: impl FnOnce(&Repository) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let state = self.clone();
-        blocking(move || f(&state.inner.repo)).await
+        blocking(move || {
+            let started = Instant::now();
+            let answer = f(&state.inner.repo);
+            state.inner.metrics.store_call(op, started.elapsed());
+            answer
+        })
+        .await
     }
 
     /// The head snapshot. When the store cannot be read, the last good one is served (the
@@ -110,7 +125,10 @@ impl AppState {
         let state = self.clone();
         let fresh = blocking(move || {
             let repo = &state.inner.repo;
-            let rev = repo.head().map_err(|e| match e {
+            let started = Instant::now();
+            let rev = repo.head();
+            state.inner.metrics.store_call("head", started.elapsed());
+            let rev = rev.map_err(|e| match e {
                 strata_store::StoreError::Empty => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "empty_store",
@@ -120,13 +138,19 @@ impl AppState {
             })?;
             match last {
                 Some((_, snap)) if snap.rev.id == rev.id => Ok(snap),
-                _ => Ok(Arc::new(load(repo, rev)?)),
+                _ => {
+                    let started = Instant::now();
+                    let snap = load(repo, rev);
+                    state.inner.metrics.store_call("project", started.elapsed());
+                    Ok(Arc::new(snap?))
+                }
             }
         })
         .await;
         let mut slot = lock(&self.inner.head);
         match fresh {
             Ok(snap) => {
+                self.inner.metrics.head(snap.rev.seq);
                 *slot = Some((Instant::now(), snap.clone()));
                 Ok(snap)
             }
@@ -151,12 +175,10 @@ impl AppState {
         let state = self.clone();
         let key = hash.clone();
         let fresh = blocking(move || {
-            state
-                .inner
-                .repo
-                .store()
-                .token_by_hash(&key)
-                .map_err(|e| ApiError::store(&e))
+            let started = Instant::now();
+            let row = state.inner.repo.store().token_by_hash(&key);
+            state.inner.metrics.store_call("token", started.elapsed());
+            row.map_err(|e| ApiError::store(&e))
         })
         .await;
         let mut tokens = lock(&self.inner.tokens);
@@ -184,7 +206,13 @@ impl AppState {
         let state = self.clone();
         blocking(move || {
             let repo = &state.inner.repo;
-            let rev = repo.resolve_rev(&spec).map_err(|e| match e {
+            let started = Instant::now();
+            let rev = repo.resolve_rev(&spec);
+            state
+                .inner
+                .metrics
+                .store_call("resolve_rev", started.elapsed());
+            let rev = rev.map_err(|e| match e {
                 e @ (strata_store::StoreError::UnknownRevision { .. }
                 | strata_store::StoreError::Empty) => {
                     ApiError::not_found(e.to_string()).with("rev", spec.clone())
@@ -194,7 +222,10 @@ impl AppState {
             if let Some(snap) = lock(&state.inner.past).get(&rev.id) {
                 return Ok(snap.clone());
             }
-            let snap = Arc::new(load(repo, rev)?);
+            let started = Instant::now();
+            let snap = load(repo, rev);
+            state.inner.metrics.store_call("project", started.elapsed());
+            let snap = Arc::new(snap?);
             let mut past = lock(&state.inner.past);
             if past.len() >= MAX_PAST {
                 past.clear();
@@ -219,8 +250,10 @@ impl AppState {
             service,
         };
         if let Some(hit) = lock(&self.inner.cache).get(&key) {
+            self.inner.metrics.cache(true);
             return Ok(hit.clone());
         }
+        self.inner.metrics.cache(false);
         let state = self.clone();
         blocking(move || {
             let eff = snap

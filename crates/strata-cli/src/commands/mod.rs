@@ -8,6 +8,7 @@ pub mod drift;
 pub mod export;
 pub mod fsck;
 pub mod gen_cmd;
+pub mod get;
 pub mod history;
 pub mod import;
 pub mod init;

@@ -138,6 +138,29 @@ impl Running {
         }
         answer(req.call().unwrap())
     }
+
+    /// A GET whose body is text: status and body.
+    pub fn get_text(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut res = req.call().unwrap();
+        let status = res.status().as_u16();
+        (status, res.body_mut().read_to_string().unwrap())
+    }
+
+    /// Imports acme again with `replicas: 7` for checkout in dev: a second revision.
+    pub fn commit_seven_replicas(&self) {
+        let repo = strata_store::repo::open(&self.store).unwrap();
+        let mut files = BTreeMap::new();
+        read_dir(Path::new(ACME), Path::new(ACME), &mut files);
+        let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
+        let text = String::from_utf8(layer.clone()).unwrap();
+        assert!(text.contains("replicas: 1\n"), "{text}");
+        *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
+        seed::import(&repo, files, "test-admin", "seven replicas").unwrap();
+    }
 }
 
 fn answer(mut res: ureq::http::Response<ureq::Body>) -> Answer {
@@ -425,11 +448,318 @@ pub fn a_revoked_token_is_refused(s: &Running) {
     }
 }
 
+pub fn metrics_count_requests_by_route_and_status(s: &Running) {
+    let url = "/v1/config/dev/checkout?provider=aws";
+    assert_eq!(s.get(url, Some(&s.admin), None).status, 200);
+    assert_eq!(s.get(url, Some(&s.admin), None).status, 200);
+    assert_eq!(s.get(url, None, None).status, 401);
+    assert_eq!(s.get("/healthz", None, None).status, 200);
+    assert_eq!(s.get("/v1/nothing", Some(&s.admin), None).status, 404);
+    let (status, body) = s.get_text("/metrics", None);
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = s.get_text("/metrics", Some(&s.nobody));
+    assert_eq!(status, 403, "{body}");
+    let (status, text) = s.get_text("/metrics", Some(&s.admin));
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        "strata_http_requests_total{route=\"/v1/config/{env}/{service}\",status=\"200\"} 2",
+        "strata_http_requests_total{route=\"/v1/config/{env}/{service}\",status=\"401\"} 1",
+        "strata_http_requests_total{route=\"/healthz\",status=\"200\"} 1",
+        "strata_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
+        "strata_http_requests_total{route=\"/metrics\",status=\"403\"} 1",
+        "strata_http_request_duration_seconds_count{route=\"/v1/config/{env}/{service}\"} 3",
+        "strata_http_request_duration_seconds_bucket{route=\"/v1/config/{env}/{service}\",le=\"+Inf\"} 3",
+        "strata_cache_hits_total 1",
+        "strata_cache_misses_total 1",
+        "# TYPE strata_head_revision_seq gauge",
+        "# TYPE strata_store_call_duration_seconds histogram",
+    ] {
+        assert!(text.contains(line), "no `{line}` in\n{text}");
+    }
+    let seq = text
+        .lines()
+        .find_map(|l| l.strip_prefix("strata_head_revision_seq "))
+        .unwrap();
+    assert!(seq.parse::<u64>().unwrap() >= 1, "{text}");
+    assert!(
+        text.contains("strata_store_call_duration_seconds_count{op=\"token\"}"),
+        "{text}"
+    );
+}
+
+pub fn revisions_are_listed_newest_first_and_shown(s: &Running) {
+    s.commit_seven_replicas();
+    let all = s.get("/v1/revisions", Some(&s.admin), None);
+    assert_eq!(all.status, 200, "{}", all.body);
+    let revs = all.body["revisions"].as_array().unwrap();
+    assert_eq!(revs.len(), 2, "{}", all.body);
+    let (new, old) = (&revs[0], &revs[1]);
+    assert!(new["seq"].as_u64() > old["seq"].as_u64(), "{}", all.body);
+    assert_eq!(new["message"], "seven replicas");
+    assert_eq!(new["author"], "test-admin");
+    assert!(new["timestamp_ms"].is_i64() && new["id"].is_string());
+    let one = s.get("/v1/revisions?limit=1", Some(&s.admin), None);
+    assert_eq!(one.body["revisions"].as_array().unwrap().len(), 1);
+    for bad in ["/v1/revisions?limit=0", "/v1/revisions?limit=x"] {
+        let a = s.get(bad, Some(&s.admin), None);
+        assert_eq!((a.status, error_code(&a)), (400, "bad_request"), "{bad}");
+    }
+
+    let head = s.get("/v1/revisions/HEAD", Some(&s.admin), None);
+    assert_eq!(head.status, 200, "{}", head.body);
+    assert_eq!(head.body["revision"]["id"], new["id"]);
+    let files = head.body["files"].as_array().unwrap();
+    assert!(
+        files
+            .iter()
+            .any(|f| f["path"] == "layers/env/dev/checkout.yaml"),
+        "{}",
+        head.body
+    );
+    let params = head.body["params"].as_array().unwrap();
+    assert_eq!(head.body["hidden"], 0, "{}", head.body);
+    assert!(
+        params.iter().any(|p| p["param"] == "checkout:replicas"),
+        "{}",
+        head.body
+    );
+    let old_id = old["id"].as_str().unwrap();
+    let by_seq = s.get(
+        &format!("/v1/revisions/%23{}", old["seq"]),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(by_seq.status, 200, "{}", by_seq.body);
+    assert_eq!(by_seq.body["revision"]["id"], old_id);
+    let by_prefix = s.get(
+        &format!("/v1/revisions/{}", &old_id[..10]),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(by_prefix.body["revision"]["id"], old_id);
+    let unknown = s.get("/v1/revisions/0000000000ff", Some(&s.admin), None);
+    assert_eq!(
+        (unknown.status, error_code(&unknown)),
+        (404, "not_found"),
+        "{}",
+        unknown.body
+    );
+    assert_eq!(s.get("/v1/revisions", None, None).status, 401);
+    let denied = s.get("/v1/revisions", Some(&s.nobody), None);
+    assert_eq!((denied.status, error_code(&denied)), (403, "forbidden"));
+}
+
+pub fn diff_between_revisions_is_semantic_json(s: &Running) {
+    let first = s.get("/v1/revisions/HEAD", Some(&s.admin), None);
+    let first_id = first.body["revision"]["id"].as_str().unwrap().to_string();
+    s.commit_seven_replicas();
+    let a = s.get(
+        &format!("/v1/diff?from={first_id}&to=HEAD"),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["from"]["id"], first_id.as_str());
+    let diffs = a.body["diffs"].as_array().unwrap();
+    let checkout = diffs
+        .iter()
+        .find(|d| d["service"] == "checkout" && d["target"] == "dev/aws/us-east-1")
+        .unwrap_or_else(|| panic!("{}", a.body));
+    let change = checkout["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["param"].as_str().unwrap().ends_with("replicas"))
+        .unwrap_or_else(|| panic!("{}", a.body));
+    assert_eq!(change["kind"], "changed", "{change}");
+    assert_eq!(change["old"], "1");
+    assert_eq!(change["new"], "7");
+    assert!(!a.body.to_string().contains("ENC["), "{}", a.body);
+    // `to` defaults to HEAD; one target only.
+    let b = s.get(
+        &format!("/v1/diff?from={first_id}&target=prod/aws/us-east-1"),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(b.status, 200, "{}", b.body);
+    assert_eq!(b.body["diffs"], serde_json::json!([]), "{}", b.body);
+    let none = s.get("/v1/diff", Some(&s.admin), None);
+    assert_eq!((none.status, error_code(&none)), (400, "bad_request"));
+    let unknown = s.get("/v1/diff?from=0000000000ff", Some(&s.admin), None);
+    assert_eq!((unknown.status, error_code(&unknown)), (404, "not_found"));
+    let target = s.get(
+        &format!("/v1/diff?from={first_id}&target=nowhere/x/y"),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!((target.status, error_code(&target)), (400, "bad_request"));
+    let denied = s.get(&format!("/v1/diff?from={first_id}"), Some(&s.nobody), None);
+    assert_eq!(denied.status, 403);
+}
+
+pub fn audit_is_for_admins_and_filters(s: &Running) {
+    assert_eq!(
+        s.get(
+            "/v1/config/dev/checkout?provider=aws",
+            Some(&s.nobody),
+            None
+        )
+        .status,
+        403
+    );
+    let all = s.get("/v1/audit", Some(&s.admin), None);
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert!(!all.body["entries"].as_array().unwrap().is_empty());
+    let mine = s.get(
+        "/v1/audit?principal=nobody&param=checkout:&since=1h&limit=5",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    let entries = mine.body["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{}", mine.body);
+    assert_eq!(entries[0]["principal"], "nobody");
+    assert_eq!(entries[0]["action"], "read");
+    let after = s.get(
+        &format!("/v1/audit?since=%23{}", entries[0]["seq"]),
+        Some(&s.admin),
+        None,
+    );
+    assert!(
+        after.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["seq"].as_u64() > entries[0]["seq"].as_u64()),
+        "{}",
+        after.body
+    );
+    let bad = s.get("/v1/audit?since=yesterday", Some(&s.admin), None);
+    assert_eq!((bad.status, error_code(&bad)), (400, "bad_request"));
+    let denied = s.get("/v1/audit", Some(&s.nobody), None);
+    assert_eq!((denied.status, error_code(&denied)), (403, "forbidden"));
+    assert_eq!(s.get("/v1/audit", None, None).status, 401);
+    // An auditor reads everything but does not administer: history yes, audit no.
+    let repo = strata_store::repo::open(&s.store).unwrap();
+    let auditor = seed::create_token(&repo, "lena.fischer", "test-admin").unwrap();
+    let auditor = auditor.expose().to_string();
+    assert_eq!(s.get("/v1/revisions", Some(&auditor), None).status, 200);
+    let refused = s.get("/v1/audit", Some(&auditor), None);
+    assert_eq!(
+        (refused.status, error_code(&refused)),
+        (403, "forbidden"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body["error"]["details"]["rule"].is_string());
+    let logged = s.get(
+        "/v1/audit?principal=lena.fischer&action=admin",
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(
+        logged.body["entries"].as_array().unwrap().len(),
+        1,
+        "{}",
+        logged.body
+    );
+}
+
+pub fn change_requests_are_listed_and_shown(s: &Running) {
+    let empty = s.get("/v1/requests?pending=true", Some(&s.admin), None);
+    assert_eq!(empty.status, 200, "{}", empty.body);
+    assert_eq!(empty.body["requests"], serde_json::json!([]));
+    let repo = strata_store::repo::open(&s.store).unwrap();
+    let req = strata_store::requests::NewRequest {
+        id: "cr-1".into(),
+        author: "dana.kim".into(),
+        message: "more replicas".into(),
+        changeset: "changes: []\n".into(),
+        base_seq: 1,
+        created_ms: 1,
+        expires_ms: None,
+        rules: "[]".into(),
+    };
+    repo.store().request_create(&req, &[]).unwrap();
+    let open = s.get("/v1/requests?pending=true", Some(&s.admin), None);
+    let list = open.body["requests"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{}", open.body);
+    assert_eq!(list[0]["id"], "cr-1");
+    assert_eq!(list[0]["status"], "pending");
+    let one = s.get("/v1/requests/cr-1", Some(&s.admin), None);
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert_eq!(one.body["request"]["message"], "more replicas");
+    let missing = s.get("/v1/requests/cr-2", Some(&s.admin), None);
+    assert_eq!((missing.status, error_code(&missing)), (404, "not_found"));
+    let bad = s.get("/v1/requests?pending=maybe", Some(&s.admin), None);
+    assert_eq!((bad.status, error_code(&bad)), (400, "bad_request"));
+    assert_eq!(s.get("/v1/requests", Some(&s.nobody), None).status, 403);
+    assert_eq!(s.get("/v1/requests/cr-1", None, None).status, 401);
+}
+
+pub fn openapi_describes_every_route(s: &Running) {
+    assert_eq!(s.get("/openapi.json", None, None).status, 401);
+    let doc = s.get("/openapi.json", Some(&s.admin), None);
+    assert_eq!(doc.status, 200, "{}", doc.body);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    assert_eq!(
+        doc.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let error = &doc.body["components"]["schemas"]["Error"]["properties"]["error"];
+    assert_eq!(
+        error["required"],
+        serde_json::json!(["code", "message", "details"])
+    );
+    let paths = doc.body["paths"].as_object().unwrap();
+    // Every described path is routed: with sample values, no answer is the fallback's.
+    for path in paths.keys() {
+        let url = path
+            .replace("{env}", "dev")
+            .replace("{service}", "checkout")
+            .replace("{path}", "replicas")
+            .replace("{id}", "HEAD");
+        let (status, body) = s.get_text(&url, Some(&s.admin));
+        assert!(
+            !body.contains("no such route"),
+            "{path} ({url}) is not routed: {status} {body}"
+        );
+        assert!(paths[path]["get"]["responses"]["200"].is_object(), "{path}");
+    }
+    for p in ["/v1/revisions", "/v1/diff", "/v1/audit", "/metrics"] {
+        assert!(paths.contains_key(p), "{p}");
+    }
+}
+
 /// Defines one `#[test]` per suite case, each on a fresh server from `$start` (an
 /// expression giving a [`Running`]).
 #[macro_export]
 macro_rules! http_suite {
     ($start:expr) => {
+        #[test]
+        fn openapi_describes_every_route() {
+            suite::openapi_describes_every_route(&$start);
+        }
+        #[test]
+        fn metrics_count_requests_by_route_and_status() {
+            suite::metrics_count_requests_by_route_and_status(&$start);
+        }
+        #[test]
+        fn revisions_are_listed_newest_first_and_shown() {
+            suite::revisions_are_listed_newest_first_and_shown(&$start);
+        }
+        #[test]
+        fn diff_between_revisions_is_semantic_json() {
+            suite::diff_between_revisions_is_semantic_json(&$start);
+        }
+        #[test]
+        fn audit_is_for_admins_and_filters() {
+            suite::audit_is_for_admins_and_filters(&$start);
+        }
+        #[test]
+        fn change_requests_are_listed_and_shown() {
+            suite::change_requests_are_listed_and_shown(&$start);
+        }
         #[test]
         fn a_revoked_token_is_refused() {
             suite::a_revoked_token_is_refused(&$start);

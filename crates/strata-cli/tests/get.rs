@@ -1,0 +1,168 @@
+//! `strata get` against a real server started in-process on 127.0.0.1 (a SQLite store
+//! holding `examples/acme`), with `--cache-dir` in a temporary directory.
+
+mod common;
+
+use std::path::Path;
+
+use common::{ACME, Run, run_cmd, strata};
+use strata_server::background::Seeded;
+
+/// A server on a fresh store holding acme.
+struct Running {
+    base: String,
+    token: String,
+    seeded: Seeded,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    fn stop(&mut self) {
+        self.seeded.server.stop();
+    }
+}
+
+fn start() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.db").to_string_lossy().to_string();
+    let seeded = Seeded::start(Path::new(ACME), &store, "dana.kim").unwrap();
+    Running {
+        base: seeded.server.base().to_string(),
+        token: seeded.token.clone(),
+        seeded,
+        _dir: dir,
+    }
+}
+
+/// `strata get ARGS --server BASE --cache-dir CACHE` with `STRATA_TOKEN=token`.
+fn get(base: &str, token: Option<&str>, cache: &Path, args: &[&str]) -> Run {
+    let mut cmd = strata();
+    cmd.arg("get")
+        .args(args)
+        .arg("--server")
+        .arg(base)
+        .arg("--cache-dir")
+        .arg(cache)
+        .env_remove("STRATA_SERVER")
+        .env_remove("XDG_CACHE_HOME");
+    if let Some(t) = token {
+        cmd.env("STRATA_TOKEN", t);
+    }
+    run_cmd(&mut cmd)
+}
+
+#[test]
+fn get_prints_the_configuration_then_the_cached_one_when_the_server_is_down() {
+    let mut s = start();
+    let cache = tempfile::tempdir().unwrap();
+    let args = ["checkout", "--target", "dev/aws/us-east-1"];
+    let live = get(&s.base, Some(&s.token), cache.path(), &args).ok();
+    let json = live.json();
+    assert!(json["db"]["pool"]["max_size"].is_number(), "{json}");
+    assert!(live.stderr.is_empty(), "{}", live.stderr);
+    let yaml = get(
+        &s.base,
+        Some(&s.token),
+        cache.path(),
+        &[
+            "checkout",
+            "--target",
+            "dev/aws/us-east-1",
+            "--format",
+            "yaml",
+        ],
+    )
+    .ok();
+    assert!(yaml.stdout.contains("max_size: "), "{}", yaml.stdout);
+
+    s.stop();
+    let offline = get(&s.base, Some(&s.token), cache.path(), &args).ok();
+    assert_eq!(offline.json(), json);
+    assert!(offline.stderr.contains("note:"), "{}", offline.stderr);
+    assert!(offline.stderr.contains("unreachable"), "{}", offline.stderr);
+    assert!(offline.stderr.contains(&s.base), "{}", offline.stderr);
+    // Another service was never fetched: nothing to fall back on.
+    let none = get(
+        &s.base,
+        Some(&s.token),
+        cache.path(),
+        &["ledger", "--target", "dev/aws/us-east-1"],
+    )
+    .expect(2);
+    assert!(none.stderr.contains("strata serve"), "{}", none.stderr);
+}
+
+#[test]
+fn get_without_a_server_or_a_cache_exits_2_naming_the_url() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    drop(l);
+    let cache = tempfile::tempdir().unwrap();
+    let r = get(
+        &base,
+        Some("strata_x"),
+        cache.path(),
+        &["checkout", "--target", "dev/aws/us-east-1"],
+    )
+    .expect(2);
+    assert!(r.stderr.contains(&base), "{}", r.stderr);
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn get_with_a_bad_token_exits_2_even_with_a_cache() {
+    let s = start();
+    let cache = tempfile::tempdir().unwrap();
+    let args = ["checkout", "--target", "dev/aws/us-east-1"];
+    get(&s.base, Some(&s.token), cache.path(), &args).ok();
+    let bad = format!("strata_{}_{}", "0".repeat(12), "0".repeat(64));
+    let r = get(&s.base, Some(&bad), cache.path(), &args).expect(2);
+    assert!(r.stderr.contains("401"), "{}", r.stderr);
+    assert!(r.stderr.contains("STRATA_TOKEN"), "{}", r.stderr);
+    assert!(!r.stderr.contains(&bad), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn get_needs_a_token_and_a_well_formed_target() {
+    let cache = tempfile::tempdir().unwrap();
+    let r = get(
+        "http://127.0.0.1:1",
+        None,
+        cache.path(),
+        &["checkout", "--target", "dev/aws/us-east-1"],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("STRATA_TOKEN"), "{}", r.stderr);
+    let r = get(
+        "http://127.0.0.1:1",
+        Some("t"),
+        cache.path(),
+        &["checkout", "--target", "dev/aws"],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("ENV/PROVIDER/REGION"), "{}", r.stderr);
+}
+
+#[test]
+fn get_with_an_ambiguous_target_lists_the_candidates() {
+    let s = start();
+    let cache = tempfile::tempdir().unwrap();
+    let r = get(
+        &s.base,
+        Some(&s.token),
+        cache.path(),
+        &["checkout", "--target", "dev"],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("dev/azure/eastus"), "{}", r.stderr);
+    let r = get(
+        &s.base,
+        Some(&s.token),
+        cache.path(),
+        &["nope", "--target", "dev/aws/us-east-1"],
+    )
+    .expect(2);
+    assert!(r.stderr.contains("404"), "{}", r.stderr);
+}

@@ -1,0 +1,554 @@
+//! A small blocking client for the Strata server (`strata serve`, see docs/server.md), with
+//! an on-disk cache of the last good configuration so that a service keeps starting when
+//! the server cannot be reached.
+//!
+//! ```no_run
+//! let client = strata_client::Client::new("http://127.0.0.1:7878", "strata_…")?
+//!     .with_cache_dir("/var/cache/myservice/strata");
+//! let fetched = client.fetch("prod", "checkout", Some(("aws", "us-east-1")))?;
+//! if fetched.from_cache {
+//!     eprintln!("using the cached configuration: {}", fetched.outage.unwrap_or_default());
+//! }
+//! println!("{}", fetched.config["db"]["pool"]["max_size"]);
+//! # Ok::<(), strata_client::ClientError>(())
+//! ```
+//!
+//! What is served from the cache: the cached configuration is used when the server answers
+//! `304 Not Modified` to the cached `ETag` (`from_cache == false`, `not_modified == true`: the
+//! server confirmed it), and when the server is unreachable — connection refused, DNS
+//! failure, timeout, or a `5xx`/`408`/`429` answer — (`from_cache == true`). A `401`, `403`,
+//! `404` or any other `4xx` is an answer, not an outage: it is returned as
+//! [`ClientError::Status`] and the cache is not used.
+
+mod cache;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use cache::{CacheEntry, default_cache_dir};
+
+/// The default timeout of a request (connecting included).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The largest configuration body read (64 MiB).
+const BODY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// What can go wrong when fetching a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server URL given to [`Client::new`] is not usable.
+    #[error("invalid server URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The server answered with an error status that is not an outage (`4xx`): the cache
+    /// is not used.
+    #[error("{url}: the server answered {status} ({code}): {message}")]
+    Status {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// `error.code` of the JSON error body (`unauthorized`, `forbidden`, `not_found`, …),
+        /// or `http_STATUS` when the body is not a Strata error.
+        code: String,
+        /// `error.message` of the body (or the body's start).
+        message: String,
+        /// `error.details` of the body (`Null` when absent).
+        details: Box<serde_json::Value>,
+    },
+    /// The server could not be reached (or answered `5xx`) and no cached configuration
+    /// exists for this request.
+    #[error("cannot reach the Strata server at {url} ({reason}), and {cache}")]
+    Unavailable {
+        /// The URL asked.
+        url: String,
+        /// What failed (connection refused, timeout, `503 store_unavailable`, …).
+        reason: String,
+        /// Where a cached copy was looked for, as text.
+        cache: String,
+    },
+    /// The server's answer could not be understood (not JSON, a `304` without a cached
+    /// copy, …).
+    #[error("{url}: unexpected answer: {reason}")]
+    Protocol {
+        /// The URL asked.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The request could not be made (e.g. an invalid URL once the path is added).
+    #[error("{url}: request failed: {reason}")]
+    Request {
+        /// The URL asked.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Writing the cache failed (the configuration itself was fetched; see
+    /// [`Fetched::cache_error`] — this variant is only returned by [`Client::store`]).
+    #[error("cache file {}: {reason}", path.display())]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// Whether the error is an outage (the server was not reached or failed), as opposed
+    /// to an answer such as 401/403/404.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ClientError::Unavailable { .. })
+    }
+
+    /// The HTTP status of an error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A fetched effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// The effective configuration (the JSON of `strata resolve`, secrets redacted).
+    pub config: serde_json::Value,
+    /// The `ETag` (`"REVISION-ENV/PROVIDER/REGION"`), quotes included.
+    pub etag: Option<String>,
+    /// The revision id (`Strata-Revision`, else taken from the ETag).
+    pub revision: Option<String>,
+    /// The target the server chose (`ENV/PROVIDER/REGION`), when known.
+    pub target: Option<String>,
+    /// True when the server could not be reached and this is the last good configuration
+    /// from the cache (possibly stale); [`Fetched::outage`] says why.
+    pub from_cache: bool,
+    /// True when the server answered `304 Not Modified`: the cached copy is current.
+    pub not_modified: bool,
+    /// With `from_cache`: what failed (connection refused, timeout, `503 …`).
+    pub outage: Option<String>,
+    /// Writing the new answer to the cache failed (the configuration is still good).
+    pub cache_error: Option<String>,
+}
+
+/// The API token; never shown by `Debug`.
+#[derive(Clone)]
+struct Token(String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A blocking client of one Strata server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Token,
+    timeout: Duration,
+    cache_dir: Option<PathBuf>,
+    agent: Agent,
+}
+
+#[derive(Clone)]
+struct Agent(ureq::Agent);
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Agent")
+    }
+}
+
+fn agent(timeout: Duration) -> Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .build();
+    Agent(config.into())
+}
+
+impl Client {
+    /// A client of the server at `base_url` (`http://host:port`, optionally with a path
+    /// prefix), authenticating with the API token `token`. No cache until
+    /// [`Client::with_cache_dir`]; requests time out after [`DEFAULT_TIMEOUT`].
+    pub fn new(base_url: &str, token: impl Into<String>) -> Result<Client, ClientError> {
+        let base = base_url.trim().trim_end_matches('/').to_string();
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: base_url.to_string(),
+            reason: reason.to_string(),
+        };
+        let rest = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"))
+            .ok_or_else(|| bad("it must start with http:// or https://"))?;
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(bad("it names no host"));
+        }
+        if rest.contains(['?', '#', ' ']) {
+            return Err(bad("it must not hold a query, a fragment or spaces"));
+        }
+        if base.starts_with("https://") {
+            return Err(bad(
+                "https is not supported by this build (put a TLS-terminating proxy on loopback, or use http://)",
+            ));
+        }
+        let token = token.into();
+        if token.is_empty() || token.contains(|c: char| c.is_control() || c == ' ') {
+            return Err(bad(
+                "the API token is empty or holds spaces or control characters",
+            ));
+        }
+        Ok(Client {
+            base,
+            token: Token(token),
+            timeout: DEFAULT_TIMEOUT,
+            cache_dir: None,
+            agent: agent(DEFAULT_TIMEOUT),
+        })
+    }
+
+    /// Keeps the last good configuration of each request in `dir` (created when needed).
+    pub fn with_cache_dir(mut self, dir: impl Into<PathBuf>) -> Client {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets the timeout of a whole request (connecting, sending and reading).
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self.agent = agent(timeout);
+        self
+    }
+
+    /// The server URL (without a trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The cache directory, when there is one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// The timeout of a request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The URL of the effective configuration of `service` in `env`.
+    pub fn config_url(&self, env: &str, service: &str, hint: Option<(&str, &str)>) -> String {
+        let mut url = format!(
+            "{}/v1/config/{}/{}",
+            self.base,
+            encode(env),
+            encode(service)
+        );
+        if let Some((provider, region)) = hint {
+            url.push_str(&format!(
+                "?provider={}&region={}",
+                encode(provider),
+                encode(region)
+            ));
+        }
+        url
+    }
+
+    /// The cache file of a request (`None` without a cache directory).
+    pub fn cache_path(
+        &self,
+        env: &str,
+        service: &str,
+        hint: Option<(&str, &str)>,
+    ) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        Some(cache::path(dir, &self.base, env, service, hint))
+    }
+
+    /// Writes `entry` as the cached answer of a request (what [`Client::fetch`] does after
+    /// each `200`).
+    pub fn store(
+        &self,
+        env: &str,
+        service: &str,
+        hint: Option<(&str, &str)>,
+        entry: &CacheEntry,
+    ) -> Result<(), ClientError> {
+        match self.cache_path(env, service, hint) {
+            Some(path) => cache::write(&path, entry),
+            None => Ok(()),
+        }
+    }
+
+    /// Fetches the effective configuration of `service` in `env`, narrowed to
+    /// `(provider, region)` when given. See the crate documentation for when the cache is
+    /// used.
+    pub fn fetch(
+        &self,
+        env: &str,
+        service: &str,
+        target_hint: Option<(&str, &str)>,
+    ) -> Result<Fetched, ClientError> {
+        let url = self.config_url(env, service, target_hint);
+        let path = self.cache_path(env, service, target_hint);
+        // An unreadable or damaged cache file counts as no cache.
+        let cached = path.as_deref().and_then(cache::read);
+
+        let mut req = self
+            .agent
+            .0
+            .get(&url)
+            .header("Authorization", format!("Bearer {}", self.token.0))
+            .header("Accept", "application/json");
+        if let Some(etag) = cached.as_ref().and_then(|c| c.etag.as_deref()) {
+            req = req.header("If-None-Match", etag);
+        }
+        let outage = |reason: String, cached: Option<CacheEntry>| match cached {
+            Some(c) => Ok(Fetched {
+                config: c.config,
+                etag: c.etag,
+                revision: c.revision,
+                target: c.target,
+                from_cache: true,
+                not_modified: false,
+                outage: Some(reason),
+                cache_error: None,
+            }),
+            None => Err(ClientError::Unavailable {
+                url: url.clone(),
+                reason,
+                cache: match &path {
+                    Some(p) => format!("no cached configuration at {}", p.display()),
+                    None => "no cache directory is configured".to_string(),
+                },
+            }),
+        };
+
+        let mut res = match req.call() {
+            Ok(res) => res,
+            Err(e) => {
+                return match transport_outage(&e) {
+                    Some(reason) => outage(reason, cached),
+                    None => Err(ClientError::Request {
+                        url: url.clone(),
+                        reason: e.to_string(),
+                    }),
+                };
+            }
+        };
+        let status = res.status().as_u16();
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header("etag");
+        let target = header("strata-target");
+        let revision = header("strata-revision").or_else(|| etag.as_deref().and_then(rev_of));
+
+        match status {
+            200 => {
+                let body = match res.body_mut().with_config().limit(BODY_LIMIT).read_to_vec() {
+                    Ok(b) => b,
+                    Err(e) => {
+                        return match transport_outage(&e) {
+                            Some(reason) => outage(reason, cached),
+                            None => Err(ClientError::Protocol {
+                                url: url.clone(),
+                                reason: format!("reading the body: {e}"),
+                            }),
+                        };
+                    }
+                };
+                let config: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
+                        url: url.clone(),
+                        reason: format!("the body is not JSON: {e}"),
+                    })?;
+                let entry = CacheEntry {
+                    server: self.base.clone(),
+                    env: env.to_string(),
+                    service: service.to_string(),
+                    target_hint: target_hint.map(|(p, r)| (p.to_string(), r.to_string())),
+                    etag: etag.clone(),
+                    revision: revision.clone(),
+                    target: target.clone(),
+                    config,
+                };
+                let cache_error = match &path {
+                    Some(p) => cache::write(p, &entry).err().map(|e| e.to_string()),
+                    None => None,
+                };
+                Ok(Fetched {
+                    config: entry.config,
+                    etag,
+                    revision,
+                    target,
+                    from_cache: false,
+                    not_modified: false,
+                    outage: None,
+                    cache_error,
+                })
+            }
+            304 => match cached {
+                Some(c) => Ok(Fetched {
+                    config: c.config,
+                    etag: etag.or(c.etag),
+                    revision: revision.or(c.revision),
+                    target: target.or(c.target),
+                    from_cache: false,
+                    not_modified: true,
+                    outage: None,
+                    cache_error: None,
+                }),
+                None => Err(ClientError::Protocol {
+                    url,
+                    reason: "304 Not Modified to a request without If-None-Match".into(),
+                }),
+            },
+            s if s >= 500 || s == 408 || s == 429 => {
+                let (code, message, _) = error_body(&mut res);
+                outage(format!("the server answered {s} {code}: {message}"), cached)
+            }
+            s => {
+                let (code, message, details) = error_body(&mut res);
+                Err(ClientError::Status {
+                    url,
+                    status: s,
+                    code,
+                    message,
+                    details: Box::new(details),
+                })
+            }
+        }
+    }
+}
+
+/// The reason text when a transport error is an outage (the server was not reached or
+/// stopped answering), `None` for errors of the request itself.
+fn transport_outage(e: &ureq::Error) -> Option<String> {
+    use ureq::Error as E;
+    match e {
+        E::ConnectionFailed => Some("connection failed".into()),
+        E::HostNotFound => Some("host not found".into()),
+        E::Timeout(t) => Some(format!("timed out ({t})")),
+        E::Io(io) => Some(format!("I/O error: {io}")),
+        E::Protocol(p) => Some(format!("HTTP protocol error: {p}")),
+        _ => None,
+    }
+}
+
+/// `(code, message, details)` of a JSON error body.
+fn error_body(res: &mut ureq::http::Response<ureq::Body>) -> (String, String, serde_json::Value) {
+    let status = res.status().as_u16();
+    let text = res
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_string()
+        .unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let err = &json["error"];
+    let code = err["code"]
+        .as_str()
+        .map_or_else(|| format!("http_{status}"), str::to_string);
+    let message = err["message"].as_str().map_or_else(
+        || {
+            let t: String = text.chars().take(200).collect();
+            if t.trim().is_empty() {
+                "(no body)".to_string()
+            } else {
+                t.trim().to_string()
+            }
+        },
+        str::to_string,
+    );
+    (code, message, err["details"].clone())
+}
+
+/// The revision id of an ETag `"REV-ENV/PROVIDER/REGION"`.
+fn rev_of(etag: &str) -> Option<String> {
+    let inner = etag.trim_start_matches("W/").trim_matches('"');
+    inner
+        .split_once('-')
+        .map(|(rev, _)| rev.to_string())
+        .filter(|r| !r.is_empty())
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_not_in_debug_output() {
+        let c = Client::new("http://127.0.0.1:1/", "strata_secret_token").unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains("strata_secret_token"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+        assert_eq!(c.base_url(), "http://127.0.0.1:1");
+    }
+
+    #[test]
+    fn bad_urls_and_tokens_are_refused() {
+        for url in [
+            "",
+            "127.0.0.1:7878",
+            "ftp://x",
+            "http://",
+            "http://x/?a",
+            "https://x",
+        ] {
+            assert!(
+                matches!(Client::new(url, "t"), Err(ClientError::BadUrl { .. })),
+                "{url}"
+            );
+        }
+        assert!(Client::new("http://x", "").is_err());
+        let e = Client::new("http://x", "a b\n").unwrap_err().to_string();
+        assert!(!e.contains("a b"), "{e}");
+    }
+
+    #[test]
+    fn urls_are_encoded() {
+        let c = Client::new("http://h:1/prefix", "t").unwrap();
+        assert_eq!(
+            c.config_url("dev", "a b/c", Some(("aws", "us-east-1"))),
+            "http://h:1/prefix/v1/config/dev/a%20b%2Fc?provider=aws&region=us-east-1"
+        );
+        assert_eq!(
+            c.config_url("dev", "x", None),
+            "http://h:1/prefix/v1/config/dev/x"
+        );
+    }
+
+    #[test]
+    fn revision_from_etag() {
+        assert_eq!(
+            rev_of("\"abc123-dev/aws/us-east-1\"").as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(rev_of("W/\"r-x\"").as_deref(), Some("r"));
+        assert_eq!(rev_of("\"\""), None);
+    }
+}

@@ -1,0 +1,286 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, built by hand beside the router
+//! (`routes::router`): a unit test checks that every `.route(…)` of the router is
+//! described here, and the HTTP suite that every path described here is routed.
+
+use serde_json::{Value, json};
+
+fn param(name: &str, location: &str, required: bool, schema: Value, description: &str) -> Value {
+    json!({
+        "name": name,
+        "in": location,
+        "required": required,
+        "schema": schema,
+        "description": description,
+    })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    param(name, "path", true, json!({"type": "string"}), description)
+}
+
+fn query(name: &str, schema: Value, description: &str) -> Value {
+    param(name, "query", false, schema, description)
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn err(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
+}
+
+fn ok_json(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"type": "object"}}}})
+}
+
+/// One authenticated GET operation answering JSON, with the usual error responses and
+/// `extra` ones (e.g. `["BadRequest", "NotFound"]`).
+fn get(id: &str, summary: &str, parameters: Vec<Value>, ok: Value, extra: &[&str]) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert("200".into(), ok);
+    for (code, name) in [
+        ("400", "BadRequest"),
+        ("304", "NotModified"),
+        ("404", "NotFound"),
+        ("422", "Unprocessable"),
+    ] {
+        if extra.contains(&name) {
+            responses.insert(code.into(), err(name));
+        }
+    }
+    responses.insert("401".into(), err("Unauthorized"));
+    responses.insert("403".into(), err("Forbidden"));
+    responses.insert("503".into(), err("Unavailable"));
+    json!({"get": {
+        "operationId": id,
+        "summary": summary,
+        "parameters": parameters,
+        "responses": responses,
+    }})
+}
+
+/// The document.
+pub(crate) fn document() -> Value {
+    let env = path_param(
+        "env",
+        "An environment; its declared target is chosen by `provider` and `region`.",
+    );
+    let service = path_param("service", "A service of the project.");
+    let provider = query("provider", string(), "Narrows the target by provider.");
+    let region = query("region", string(), "Narrows the target by region.");
+    let rev = query(
+        "rev",
+        string(),
+        "A past revision (id, unique prefix or tag); default the head.",
+    );
+    let limit = query(
+        "limit",
+        json!({"type": "integer", "minimum": 1, "maximum": crate::api::MAX_LIMIT}),
+        "At most this many items (default 100).",
+    );
+    let if_none_match = param(
+        "If-None-Match",
+        "header",
+        false,
+        string(),
+        "An ETag of an earlier answer: 304 when it still holds.",
+    );
+    let anonymous = |id: &str, summary: &str, body: Value| {
+        json!({"get": {
+            "operationId": id,
+            "summary": summary,
+            "security": [],
+            "responses": {"200": body, "503": err("Unavailable")},
+        }})
+    };
+    let status_body = json!({
+        "description": "The status.",
+        "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["status"],
+            "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
+        }}},
+    });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Strata",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Configuration reads, history, audit and change requests (see docs/server.md).",
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": anonymous("healthz", "Liveness: always ok.", status_body.clone()),
+            "/readyz": anonymous("readyz", "Readiness: ok when the store answers, else 503 degraded.", status_body),
+            "/openapi.json": get("openapi", "This document.", vec![], ok_json("The OpenAPI document."), &[]),
+            "/metrics": get("metrics", "Prometheus metrics (text format 0.0.4); needs `read` somewhere.", vec![],
+                json!({"description": "The metrics.", "content": {"text/plain": {"schema": {"type": "string"}}}}), &[]),
+            "/v1/config/{env}/{service}": get(
+                "getConfig",
+                "The effective configuration of a service for a target, secrets redacted.",
+                vec![env.clone(), service.clone(), provider.clone(), region.clone(), rev.clone(), if_none_match.clone()],
+                ok_json("The effective configuration (the JSON of `strata resolve`); `ETag`, `Strata-Revision` and `Strata-Target` headers."),
+                &["BadRequest", "NotModified", "NotFound", "Unprocessable"],
+            ),
+            "/v1/config/{env}/{service}/{path}": get(
+                "getParam",
+                "One parameter of the effective configuration.",
+                vec![env, service, path_param("path", "`db.pool.max_size` or `db/pool/max_size`."), provider, region, rev, if_none_match],
+                ok_json("`{service, target, revision, path, value}`."),
+                &["BadRequest", "NotModified", "NotFound", "Unprocessable"],
+            ),
+            "/v1/revisions": get(
+                "listRevisions",
+                "Revisions, newest first.",
+                vec![limit.clone()],
+                ok_json("`{revisions: [{id, seq, parent, author, message, timestamp_ms, source, labels, tags}]}`."),
+                &["BadRequest"],
+            ),
+            "/v1/revisions/{id}": get(
+                "getRevision",
+                "One revision: its files and parameter changes.",
+                vec![path_param("id", "An id or unique prefix, a tag, `HEAD`, `HEAD~N` or `#SEQ`.")],
+                ok_json("`{revision, tags, files: [{kind, path}], params: [{param, file}]}`."),
+                &["BadRequest", "NotFound"],
+            ),
+            "/v1/diff": get(
+                "diff",
+                "The semantic diff between two revisions (as `strata diff --json`), limited to what the principal may read.",
+                vec![
+                    param("from", "query", true, string(), "The old revision."),
+                    query("to", string(), "The new revision (default `HEAD`)."),
+                    query("target", string(), "Only this target (`env/provider/region`)."),
+                    query("service", string(), "Only this service."),
+                ],
+                ok_json("`{from, to, diffs: [{target, service, changes: [{param, kind, old, new, old_at, new_at}], error}], hidden}`."),
+                &["BadRequest", "NotFound"],
+            ),
+            "/v1/audit": get(
+                "audit",
+                "Audit entries, newest first (admins only).",
+                vec![
+                    query("since", string(), "A duration (`24h`, `7d`) or `#SEQ` (entries after it)."),
+                    query("principal", string(), "Only this principal's entries."),
+                    query("param", string(), "Only entries naming `service:path` or under it."),
+                    query("action", string(), "Only entries of this action."),
+                    limit.clone(),
+                ],
+                ok_json("`{entries: [...]}`."),
+                &["BadRequest"],
+            ),
+            "/v1/requests": get(
+                "listRequests",
+                "Change requests.",
+                vec![query("pending", json!({"type": "boolean"}), "Only open (pending or approved) requests.")],
+                ok_json("`{requests: [...]}`."),
+                &["BadRequest"],
+            ),
+            "/v1/requests/{id}": get(
+                "getRequest",
+                "One change request with its approvals.",
+                vec![path_param("id", "The request's id.")],
+                ok_json("`{request: {...}}`."),
+                &["NotFound"],
+            ),
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `strata token create` (`strata_…`).",
+                },
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {
+                        "type": "object",
+                        "required": ["code", "message", "details"],
+                        "properties": {
+                            "code": {"type": "string", "description": "A stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, …"},
+                            "message": {"type": "string"},
+                            "details": {"type": "object", "additionalProperties": true},
+                        },
+                    }},
+                },
+            },
+            "responses": {
+                "NotModified": {"description": "The `If-None-Match` ETag still holds (no body)."},
+                "BadRequest": error_response("A bad path, query string or parameter."),
+                "Unauthorized": error_response("No token, or a malformed, unknown, revoked or expired one."),
+                "Forbidden": error_response("The access policy denies it (`details.rule`)."),
+                "NotFound": error_response("Unknown route, service, target, revision, parameter or request."),
+                "Unprocessable": error_response("The stored configuration does not resolve."),
+                "Unavailable": error_response("The store did not answer (and nothing was cached), or holds no revision."),
+            },
+        },
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `.route("…"` paths of the router's source, with `{*x}` written `{x}`.
+    fn routed() -> Vec<String> {
+        let src = include_str!("routes.rs");
+        let start = src.find("pub fn router(").unwrap_or(0);
+        let end = src[start..].find("\n}\n").map_or(src.len(), |e| start + e);
+        src[start..end]
+            .split(".route(\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .map(|p| p.replace("{*", "{"))
+            .collect()
+    }
+
+    #[test]
+    fn every_route_is_described() {
+        let doc = document();
+        let paths = doc["paths"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no paths"));
+        let routes = routed();
+        assert!(routes.len() >= 12, "{routes:?}");
+        for r in &routes {
+            assert!(
+                paths.contains_key(r),
+                "{r} is routed but not in /openapi.json"
+            );
+        }
+        for p in paths.keys() {
+            assert!(routes.contains(p), "{p} is described but not routed");
+        }
+    }
+
+    #[test]
+    fn every_operation_names_its_path_parameters() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let op = &item["get"];
+            let names: Vec<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            let wanted = path.matches('{').count();
+            assert_eq!(names.len(), wanted, "{path}");
+            for n in names {
+                assert!(path.contains(&format!("{{{n}}}")), "{path}: {n}");
+            }
+            assert!(op["responses"]["200"].is_object(), "{path}");
+        }
+    }
+}
