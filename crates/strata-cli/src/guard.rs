@@ -86,21 +86,19 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// Reads the policy's `identity:` section (JWT settings, the webhook), naming its line on
-/// errors.
-pub fn identity_config(
+/// Reads and checks the policy's `identity:` section (JWT settings, the webhook), naming
+/// its line on errors; returns the webhook client when one is configured (the JWT
+/// settings are the server's to use).
+pub fn identity_webhook(
     policy: &AccessPolicy,
-) -> Result<Option<strata_auth::identity::IdentityConfig>, CliError> {
+) -> Result<Option<strata_auth::webhook::AuthzWebhook>, CliError> {
     let Some(node) = &policy.identity else {
         return Ok(None);
     };
     let at = format!("{}:{}", policy.file(), node.loc.line);
-    let config = strata_auth::identity::IdentityConfig::from_json(node.value.to_json())
-        .map_err(|e| CliError::Invalid(format!("{at}: identity: {e}")))?;
-    config
-        .webhook()
-        .map_err(|e| CliError::Invalid(format!("{at}: identity: {e}")))?;
-    Ok(Some(config))
+    strata_auth::identity::IdentityConfig::from_json(node.value.to_json())
+        .and_then(|config| config.webhook())
+        .map_err(|e| CliError::Invalid(format!("{at}: identity: {e}")))
 }
 
 impl<'r> Guard<'r> {
@@ -116,12 +114,7 @@ impl<'r> Guard<'r> {
         let policy = AccessPolicy::load(bytes.as_deref(), Some(&project.config))
             .map_err(|e| CliError::Invalid(format!("{} (at the store's head)", e.diagnostic)))?;
         let actor = identify(repo, &policy)?;
-        let webhook = match identity_config(&policy)? {
-            Some(c) => c
-                .webhook()
-                .map_err(|e| CliError::Invalid(format!("identity: {e}")))?,
-            None => None,
-        };
+        let webhook = identity_webhook(&policy)?;
         Ok(Guard {
             repo,
             policy,

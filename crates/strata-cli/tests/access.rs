@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Fixture, acme};
+use common::{Fixture, Run, acme};
 
 fn audit(f: &Fixture) -> Vec<serde_json::Value> {
     let out = f.run(&["audit", "--format", "jsonl"]).ok();
@@ -29,6 +29,31 @@ fn who_did<'a>(log: &'a [serde_json::Value], action: &str) -> Vec<(&'a str, &'a 
         .collect()
 }
 
+/// `strata access check --principal P --action A --param X --env E EXTRA…`.
+fn check(
+    f: &Fixture,
+    principal: &str,
+    action: &str,
+    param: &str,
+    env: &str,
+    extra: &[&str],
+) -> Run {
+    let mut args = vec![
+        "access",
+        "check",
+        "--principal",
+        principal,
+        "--action",
+        action,
+        "--param",
+        param,
+        "--env",
+        env,
+    ];
+    args.extend_from_slice(extra);
+    f.run(&args)
+}
+
 fn last_request(f: &Fixture) -> serde_json::Value {
     let list = f.run(&["requests", "--json"]).ok().json();
     list.as_array()
@@ -47,106 +72,62 @@ fn imported() -> Fixture {
 #[test]
 fn access_check_prints_the_deciding_rule_and_exits_by_decision() {
     let f = acme();
-    let allowed = f
-        .run(&[
-            "access",
-            "check",
-            "--principal",
-            "alice.nguyen",
-            "--action",
-            "write",
-            "--param",
-            "checkout:db.pool.max_size",
-            "--env",
-            "staging",
-        ])
-        .ok();
+    let allowed = check(
+        &f,
+        "alice.nguyen",
+        "write",
+        "checkout:db.pool.max_size",
+        "staging",
+        &[],
+    )
+    .ok();
     assert_eq!(
         allowed.stdout.trim(),
         "alice.nguyen write checkout:db.pool.max_size in staging: allowed by role service-owner allow #1 (policies/access.yaml:15)"
     );
     // Another team's service: no rule allows it.
-    let other = f
-        .run(&[
-            "access",
-            "check",
-            "--principal",
-            "alice.nguyen",
-            "--action",
-            "write",
-            "--param",
-            "search:replicas",
-            "--env",
-            "dev",
-        ])
-        .expect(1);
+    let other = check(&f, "alice.nguyen", "write", "search:replicas", "dev", &[]).expect(1);
     assert!(
         other.stdout.contains("denied: no rule allows it"),
         "{}",
         other.stdout
     );
     // Deny over allow, with the rule named.
-    let tls = f
-        .run(&[
-            "access",
-            "check",
-            "--principal",
-            "alice.nguyen",
-            "--action",
-            "write",
-            "--param",
-            "checkout:server.tls.cert",
-            "--env",
-            "dev",
-            "--json",
-        ])
-        .expect(1)
-        .json();
+    let tls = check(
+        &f,
+        "alice.nguyen",
+        "write",
+        "checkout:server.tls.cert",
+        "dev",
+        &["--json"],
+    )
+    .expect(1)
+    .json();
     assert_eq!(tls["allowed"], false);
     assert_eq!(tls["rule"]["role"], "service-owner");
     assert_eq!(tls["rule"]["effect"], "deny");
     assert_eq!(tls["rule"]["line"], 19);
     // Secrets: engineers read their own secrets in dev only.
-    f.run(&[
-        "access",
-        "check",
-        "--principal",
+    check(
+        &f,
         "alice.nguyen",
-        "--action",
         "read-secret",
-        "--param",
         "checkout:db.password",
-        "--env",
         "dev",
-    ])
+        &[],
+    )
     .ok();
-    f.run(&[
-        "access",
-        "check",
-        "--principal",
+    check(
+        &f,
         "alice.nguyen",
-        "--action",
         "read-secret",
-        "--param",
         "checkout:db.password",
-        "--env",
         "prod",
-    ])
+        &[],
+    )
     .expect(1);
     // An unknown principal holds no role.
-    f.run(&[
-        "access",
-        "check",
-        "--principal",
-        "mallory",
-        "--action",
-        "read",
-        "--param",
-        "checkout:",
-        "--env",
-        "dev",
-    ])
-    .expect(1);
+    check(&f, "mallory", "read", "checkout:", "dev", &[]).expect(1);
     let who = f
         .run(&[
             "access",
@@ -164,19 +145,7 @@ fn access_check_prints_the_deciding_rule_and_exits_by_decision() {
         .collect();
     assert_eq!(names, ["dana.kim", "marco.silva", "priya.shah"]);
     // Errors exit 2.
-    f.run(&[
-        "access",
-        "check",
-        "--principal",
-        "x",
-        "--action",
-        "fly",
-        "--param",
-        "checkout:",
-        "--env",
-        "dev",
-    ])
-    .expect(2);
+    check(&f, "x", "fly", "checkout:", "dev", &[]).expect(2);
 }
 
 #[test]
@@ -186,35 +155,23 @@ fn bad_policies_are_located_and_a_policy_without_admin_warns() {
         "policies/access.yaml",
         "roles:\n  dev:\n    allow:\n      - { actions: [write], envs: [dev], params: [\"checkout:**\"] }\nprincipals:\n  bob: { roles: [sre] }\n",
     );
-    let args = [
-        "access",
-        "check",
-        "--principal",
-        "bob",
-        "--action",
-        "write",
-        "--param",
-        "checkout:x",
-        "--env",
-        "dev",
-    ];
-    let e = f.run(&args).expect(1);
+    let e = check(&f, "bob", "write", "checkout:x", "dev", &[]).expect(1);
     assert!(e.stderr.contains("policies/access.yaml:6"), "{}", e.stderr);
     assert!(e.stderr.contains("sre"), "{}", e.stderr);
     f.write(
         "policies/access.yaml",
         "roles:\n  dev:\n    allow:\n      - { actions: [write], envs: [dev], params: [\"checkout:[\"] }\n",
     );
-    let e = f.run(&args).expect(1);
+    let e = check(&f, "bob", "write", "checkout:x", "dev", &[]).expect(1);
     assert!(e.stderr.contains("policies/access.yaml:4"), "{}", e.stderr);
     f.write("policies/access.yaml", "roles: [\n");
-    let e = f.run(&args).expect(1);
+    let e = check(&f, "bob", "write", "checkout:x", "dev", &[]).expect(1);
     assert!(e.stderr.contains("policies/access.yaml:"), "{}", e.stderr);
     f.write(
         "policies/access.yaml",
         "roles:\n  dev:\n    allow:\n      - { actions: [write], envs: [dev], params: [\"checkout:**\"] }\nprincipals:\n  bob: { roles: [dev] }\n",
     );
-    let ok = f.run(&args).ok();
+    let ok = check(&f, "bob", "write", "checkout:x", "dev", &[]).ok();
     assert!(
         ok.stderr.contains("warning") && ok.stderr.contains("administer"),
         "{}",
@@ -371,8 +328,7 @@ fn prod_writes_need_two_approvals_from_the_right_roles() {
         log.lines().next().unwrap().contains("alice.nguyen"),
         "{log}"
     );
-    let value = f.run(&["export", "--out", "out"]).ok();
-    let _ = value;
+    f.run(&["export", "--out", "out"]).ok();
     let prod = std::fs::read_to_string(f.root().join("out/layers/env/prod/checkout.yaml")).unwrap();
     assert!(prod.contains("max_size: 60"), "{prod}");
     assert_eq!(last_request(&f)["status"], "applied");
@@ -745,20 +701,7 @@ fn an_authorization_webhook_can_veto_what_the_policy_allows() {
         "policies/access.yaml",
         format!("{policy}\nidentity:\n  webhok: {{}}\n"),
     );
-    let bad = f
-        .run(&[
-            "access",
-            "check",
-            "--principal",
-            "bob",
-            "--action",
-            "read",
-            "--param",
-            "checkout:",
-            "--env",
-            "dev",
-        ])
-        .expect(1);
+    let bad = check(&f, "bob", "read", "checkout:", "dev", &[]).expect(1);
     assert!(
         bad.stderr.contains("policies/access.yaml:") && bad.stderr.contains("webhok"),
         "{}",

@@ -114,7 +114,7 @@ pub fn load_policy(project: &Project, root: &Path) -> Result<AccessPolicy, CliEr
         d.path = std::sync::Arc::from(display_path(root, &d.path));
         CliError::Invalid(d.to_string())
     })?;
-    crate::guard::identity_config(&policy)?;
+    crate::guard::identity_webhook(&policy)?;
     Ok(policy)
 }
 

@@ -131,11 +131,14 @@ pub fn create(
     }
     let text = render(&cs);
     let id = new_id(&guard.actor.principal, &text, now);
-    let rules: Vec<serde_json::Value> = guard
+    let needed: Vec<_> = guard
         .policy
         .approval_rules()
         .iter()
         .filter(|r| gated.approvals.contains(&*r.name))
+        .collect();
+    let rules: Vec<serde_json::Value> = needed
+        .iter()
         .map(|r| {
             serde_json::json!({
                 "name": &*r.name,
@@ -145,11 +148,8 @@ pub fn create(
             })
         })
         .collect();
-    let expires_ms = guard
-        .policy
-        .approval_rules()
+    let expires_ms = needed
         .iter()
-        .filter(|r| gated.approvals.contains(&*r.name))
         .filter_map(|r| r.expires_after)
         .min()
         .map(|secs| now + secs as i64 * 1000);
