@@ -100,6 +100,8 @@ pub struct Answer {
     pub status: u16,
     pub etag: Option<String>,
     pub www_auth: Option<String>,
+    /// Every response header, names lower-case (the last value of a repeated one).
+    pub headers: BTreeMap<String, String>,
     pub body: Value,
 }
 
@@ -139,6 +141,53 @@ impl Running {
         answer(req.call().unwrap())
     }
 
+    /// The server's base URL (`http://127.0.0.1:PORT`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The token of a principal without roles.
+    pub fn nobody(&self) -> &str {
+        &self.nobody
+    }
+
+    /// Any request: `method` on `path`, with a token, a JSON body and extra headers when
+    /// given.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = match body {
+            Some(b) => {
+                let req = req
+                    .header("Content-Type", "application/json")
+                    .body(b.to_string())
+                    .unwrap();
+                self.agent.run(req)
+            }
+            None => self.agent.run(req.body(()).unwrap()),
+        };
+        answer(res.unwrap())
+    }
+
+    /// A POST of `body` as JSON.
+    pub fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.request("POST", path, token, Some(body), &[])
+    }
+
     /// A GET whose body is text: status and body.
     pub fn get_text(&self, path: &str, token: Option<&str>) -> (u16, String) {
         let mut req = self.agent.get(format!("{}{path}", self.base));
@@ -171,6 +220,11 @@ fn answer(mut res: ureq::http::Response<ureq::Body>) -> Answer {
             .map(str::to_string)
     };
     let (etag, www_auth) = (header("etag"), header("www-authenticate"));
+    let headers = res
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
     let status = res.status().as_u16();
     let text = res.body_mut().read_to_string().unwrap();
     let body = if text.is_empty() {
@@ -182,6 +236,7 @@ fn answer(mut res: ureq::http::Response<ureq::Body>) -> Answer {
         status,
         etag,
         www_auth,
+        headers,
         body,
     }
 }
