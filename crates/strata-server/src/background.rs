@@ -28,7 +28,13 @@ impl Background {
                         return Err(e);
                     }
                 };
-                let _ = addr_tx.send(server.local_addr().map_err(|e| e.to_string()));
+                let scheme = server.scheme();
+                let _ = addr_tx.send(
+                    server
+                        .local_addr()
+                        .map(|a| format!("{scheme}://{a}"))
+                        .map_err(|e| e.to_string()),
+                );
                 server
                     .run(async move {
                         let _ = stopped.await;
@@ -36,18 +42,18 @@ impl Background {
                     .await
             })
         });
-        let addr = addr_rx
+        let base = addr_rx
             .recv()
             .map_err(|e| ServerError::Task(e.to_string()))?
             .map_err(ServerError::Task)?;
         Ok(Background {
-            base: format!("http://{addr}"),
+            base,
             stop: Some(stop),
             thread: Some(thread),
         })
     }
 
-    /// The server's base URL, `http://127.0.0.1:PORT`.
+    /// The server's base URL, `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn base(&self) -> &str {
         &self.base
     }

@@ -9,17 +9,21 @@ pub mod access;
 mod api;
 pub mod background;
 mod error;
+pub mod limits;
+mod listener;
 mod metrics;
 mod openapi;
 mod routes;
 pub mod seed;
 mod state;
+pub mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use error::ApiError;
+pub use limits::HeaderLimits;
 pub use routes::router;
 pub use state::AppState;
 
@@ -36,11 +40,15 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How often, at most, the store's head is re-read.
     pub head_refresh: Duration,
+    /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<tls::TlsFiles>,
+    /// How large a request's header block may be (431 beyond it).
+    pub header_limits: HeaderLimits,
 }
 
 impl ServerConfig {
-    /// A configuration with the default limits: 1 MiB bodies, 30 s requests, the head
-    /// re-read at most every 250 ms.
+    /// A plain-HTTP configuration with the default limits: 1 MiB bodies, 30 s requests,
+    /// the head re-read at most every 250 ms, [`HeaderLimits::default`].
     pub fn new(store: impl Into<String>, bind: SocketAddr) -> ServerConfig {
         ServerConfig {
             store: store.into(),
@@ -48,6 +56,8 @@ impl ServerConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             head_refresh: Duration::from_millis(250),
+            tls: None,
+            header_limits: HeaderLimits::default(),
         }
     }
 }
@@ -66,6 +76,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(#[from] tls::TlsError),
     /// Serving failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -78,12 +91,15 @@ pub enum ServerError {
 pub struct Server {
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    header_limits: HeaderLimits,
 }
 
 impl Server {
-    /// Opens the store and binds `config.bind` (port 0 picks a free port: see
-    /// [`Server::local_addr`]).
+    /// Reads the TLS files (when configured), opens the store and binds `config.bind`
+    /// (port 0 picks a free port: see [`Server::local_addr`]).
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
+        let tls = config.tls.as_ref().map(tls::load).transpose()?;
         let location = config.store.clone();
         let repo = tokio::task::spawn_blocking(move || strata_store::repo::open(&location))
             .await
@@ -95,8 +111,22 @@ impl Server {
                 addr: config.bind,
                 source,
             })?;
-        let app = routes::with_limits(router(state), config.body_limit, config.request_timeout);
-        Ok(Server { listener, app })
+        let app = routes::with_limits(router(state), config.body_limit, config.request_timeout)
+            .layer(axum::middleware::from_fn_with_state(
+                config.header_limits,
+                limits::headers,
+            ));
+        Ok(Server {
+            listener,
+            app,
+            tls,
+            header_limits: config.header_limits,
+        })
+    }
+
+    /// `https` when the server speaks TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The address actually bound.
@@ -110,10 +140,14 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        Ok(())
+        listener::run(
+            self.listener,
+            self.app,
+            self.tls,
+            self.header_limits,
+            shutdown,
+        )
+        .await
     }
 }
 
