@@ -9,16 +9,17 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use strata_core::access::{Action, Request};
+use strata_core::access::Action;
 use strata_core::path::ParamPath;
 use strata_store::StoreError;
 use strata_store::audit::AuditFilter;
 use strata_store::history::{self, revision_json};
 
-use crate::access::{decide_anywhere, decide_everywhere};
+use crate::access::{anywhere, everywhere};
+use crate::auth::{Judge, Verdict};
 use crate::error::ApiError;
 use crate::routes::{authenticate, deny};
-use crate::state::{AppState, Snapshot, redact};
+use crate::state::{AppState, redact};
 
 /// The most revisions, audit entries or requests one answer lists.
 pub(crate) const MAX_LIMIT: usize = 1000;
@@ -26,36 +27,69 @@ pub(crate) const MAX_LIMIT: usize = 1000;
 pub(crate) const DEFAULT_LIMIT: usize = 100;
 
 /// Authenticates and requires `read` on at least one service in one environment (the
-/// coarse check of endpoints whose data is not per service). The head snapshot comes
-/// back with the principal.
-async fn reader(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(String, Arc<Snapshot>), ApiError> {
-    let principal = authenticate(state, headers).await?;
+/// coarse check of endpoints whose data is not per service). The judge of the caller's
+/// further questions (holding the head snapshot) comes back.
+async fn reader(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiError> {
+    let caller = authenticate(state, headers).await?;
     let head = state.head().await?;
-    if decide_anywhere(&head.policy, &head.project.config, &principal, Action::Read).is_none() {
-        let rule = format!("no rule lets {principal} read any service in any environment");
-        return Err(deny(state, &principal, "read", "*", "*:", rule).await);
+    let judge = Judge::new(state, caller, head)?;
+    let found = judge
+        .run(|j| {
+            let head = j.head();
+            let mut last = None;
+            let found = anywhere(&head.policy, &head.project.config, |env, service| {
+                let v = j.decide(Action::Read, env, service, &[]);
+                let answer = (v.allowed, v.text.clone());
+                last = Some(v);
+                answer
+            });
+            (found, last)
+        })
+        .await?;
+    match found {
+        (Some(_), _) => Ok(judge),
+        (None, Some(last)) if last.webhook_denied => {
+            Err(judge.deny(state, "read", "*", "*:", &last).await)
+        }
+        (None, _) => {
+            let rule = format!(
+                "no rule lets {} read any service in any environment",
+                judge.caller.principal
+            );
+            Err(deny(state, &judge.caller.principal, "read", "*", "*:", rule).await)
+        }
     }
-    Ok((principal, head))
 }
 
 /// Authenticates and requires `admin` on every service in every environment (as the
 /// CLI's store-wide commands do).
-async fn admin(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    let principal = authenticate(state, headers).await?;
+async fn admin(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiError> {
+    let caller = authenticate(state, headers).await?;
     let head = state.head().await?;
-    match decide_everywhere(
-        &head.policy,
-        &head.project.config,
-        &principal,
-        Action::Admin,
-    ) {
-        Ok(_) => Ok(principal),
-        Err(r) => {
+    let judge = Judge::new(state, caller, head)?;
+    let decided = judge
+        .run(|j| {
+            let head = j.head();
+            let mut last = None;
+            everywhere(&head.policy, &head.project.config, |env, service| {
+                let v = j.decide(Action::Admin, env, service, &[]);
+                let answer = (v.allowed, v.text.clone());
+                last = Some(v);
+                answer
+            })
+            .map_err(|r| (r, last))
+        })
+        .await?;
+    match decided {
+        Ok(_) => Ok(judge),
+        Err((r, last)) => {
             let param = format!("{}:", r.service);
-            Err(deny(state, &principal, "admin", &r.env, &param, r.rule).await)
+            let verdict = last.unwrap_or(Verdict {
+                allowed: false,
+                text: r.rule,
+                webhook_denied: false,
+            });
+            Err(judge.deny(state, "admin", &r.env, &param, &verdict).await)
         }
     }
 }
@@ -151,7 +185,7 @@ pub(crate) async fn revision(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let (principal, head) = reader(&state, &headers).await?;
+    let judge = reader(&state, &headers).await?;
     let Path(spec) = path.map_err(crate::routes::path_error)?;
     let shown = state
         .with_repo("show", move |repo| {
@@ -164,32 +198,30 @@ pub(crate) async fn revision(
         .iter()
         .map(|f| json!({"kind": f.kind.letter().to_string(), "path": f.path}))
         .collect();
-    let config = &head.project.config;
-    let (params, hidden): (Vec<_>, Vec<_>) = shown.params.iter().partition(|p| {
-        let Ok(param) = ParamPath::parse(&p.param) else {
-            return false;
-        };
-        let dir = p
-            .file
-            .strip_prefix("layers/")
-            .and_then(|f| f.rsplit_once('/'))
-            .map_or("", |(d, _)| d);
-        let mut envs = config.envs_reading(dir);
-        if envs.is_empty() {
-            envs = config.environments.iter().map(|e| e.name.clone()).collect();
-        }
-        envs.iter().any(|env| {
-            head.policy
-                .decide(&Request::new(
-                    &principal,
-                    Action::Read,
-                    env,
-                    &param.service,
-                    &param.segments,
-                ))
-                .allowed
+    let changes = shown.params.clone();
+    let (params, hidden): (Vec<_>, Vec<_>) = judge
+        .run(move |j| {
+            let config = &j.head().project.config;
+            changes.into_iter().partition(|p| {
+                let Ok(param) = ParamPath::parse(&p.param) else {
+                    return false;
+                };
+                let dir = p
+                    .file
+                    .strip_prefix("layers/")
+                    .and_then(|f| f.rsplit_once('/'))
+                    .map_or("", |(d, _)| d);
+                let mut envs = config.envs_reading(dir);
+                if envs.is_empty() {
+                    envs = config.environments.iter().map(|e| e.name.clone()).collect();
+                }
+                envs.iter().any(|env| {
+                    j.decide(Action::Read, env, &param.service, &param.segments)
+                        .allowed
+                })
+            })
         })
-    });
+        .await?;
     Ok(axum::Json(json!({
         "revision": revision_json(&shown.revision),
         "tags": shown.tags,
@@ -216,7 +248,8 @@ pub(crate) async fn diff(
     headers: HeaderMap,
     q: Result<Query<DiffQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let (principal, head) = reader(&state, &headers).await?;
+    let judge = reader(&state, &headers).await?;
+    let head = judge.head().clone();
     let q = query(q)?;
     let Some(from) = q.from.filter(|f| !f.is_empty()) else {
         return Err(ApiError::bad_request("`from` is required (a revision)"));
@@ -246,20 +279,21 @@ pub(crate) async fn diff(
             Ok((a, b, d))
         })
         .await?;
+    let (diffs, allowed) = judge
+        .run(move |j| {
+            let allowed: Vec<bool> = diffs
+                .iter()
+                .map(|d| {
+                    let env = d.target.split('/').next().unwrap_or_default();
+                    j.decide(Action::Read, env, &d.service, &[]).allowed
+                })
+                .collect();
+            (diffs, allowed)
+        })
+        .await?;
     let mut hidden = 0;
     let mut shown = Vec::new();
-    for d in diffs {
-        let env = d.target.split('/').next().unwrap_or_default();
-        let allowed = head
-            .policy
-            .decide(&Request::new(
-                &principal,
-                Action::Read,
-                env,
-                &d.service,
-                &[],
-            ))
-            .allowed;
+    for (d, allowed) in diffs.into_iter().zip(allowed) {
         if !allowed {
             hidden += 1;
             continue;

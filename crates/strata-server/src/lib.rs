@@ -7,6 +7,7 @@
 
 pub mod access;
 mod api;
+mod auth;
 pub mod background;
 mod error;
 pub mod limits;

@@ -12,13 +12,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use strata_core::access::{Action, Request};
+use strata_core::access::Action;
 use strata_core::path::{Segment, segments_to_string};
 use strata_store::audit::{Decision as Logged, NewAuditEntry};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::api;
+pub(crate) use crate::auth::authenticate;
+use crate::auth::Judge;
 use crate::error::{ApiError, code_of};
 use crate::state::{AppState, Cached, Snapshot};
 
@@ -173,7 +175,7 @@ async fn prepare(
     segments: &[Segment],
     query: Result<Query<ConfigQuery>, QueryRejection>,
 ) -> Result<Read, ApiError> {
-    let principal = authenticate(state, headers).await?;
+    let caller = authenticate(state, headers).await?;
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))?;
     let head = state.head().await?;
@@ -229,16 +231,14 @@ async fn prepare(
             .with("candidates", candidates));
         }
     };
-    let decision = head.policy.decide(&Request::new(
-        &principal,
-        Action::Read,
-        env,
-        service,
-        segments,
-    ));
-    if !decision.allowed {
+    let judge = Judge::new(state, caller, head.clone())?;
+    let (e, s, p) = (env.to_string(), service.to_string(), segments.to_vec());
+    let verdict = judge
+        .run(move |j| j.decide(Action::Read, &e, &s, &p))
+        .await?;
+    if !verdict.allowed {
         let param = format!("{service}:{}", segments_to_string(segments));
-        return Err(deny(state, &principal, "read", env, &param, decision.to_string()).await);
+        return Err(judge.deny(state, "read", env, &param, &verdict).await);
     }
     let etag = format!("\"{}-{}\"", snap.rev.id.0.to_hex(), target);
     let not_modified = matches(headers, &etag);
@@ -252,35 +252,6 @@ async fn prepare(
         etag,
         not_modified,
     })
-}
-
-/// The principal of the request's bearer token (401 without one or with a bad one).
-pub(crate) async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<String, ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(ApiError::unauthorized(
-            "a bearer token is required (Authorization: Bearer strata_…)",
-        ));
-    };
-    let text = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string())
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header is not `Bearer TOKEN`"))?;
-    if strata_auth::token::parse(&text).is_err() {
-        return Err(ApiError::unauthorized("the token is malformed"));
-    }
-    let hash = strata_auth::token::hash(&text);
-    match state.token(hash).await? {
-        Some(row) if row.is_active(crate::now_ms()) => Ok(row.principal),
-        _ => Err(ApiError::unauthorized(
-            "the token is unknown, revoked or expired",
-        )),
-    }
 }
 
 /// Records a denied `action` on `param` in `env` and returns the 403 to answer (still 403

@@ -39,6 +39,8 @@ struct Inner {
     /// Token hash → its row and when the store last said so.
     tokens: Mutex<HashMap<String, (Instant, TokenRow)>>,
     metrics: Metrics,
+    /// The head's identity section (JWT verification, webhook) and its caches.
+    auth: crate::auth::AuthCache,
 }
 
 /// A revision with its project and the access policy it holds.
@@ -88,6 +90,7 @@ impl AppState {
                 cache: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
                 metrics: Metrics::default(),
+                auth: crate::auth::AuthCache::default(),
             }),
         }
     }
@@ -95,6 +98,11 @@ impl AppState {
     /// The server's metrics.
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The identity setup of the head (JWT verification, the webhook).
+    pub(crate) fn auth(&self) -> &crate::auth::AuthCache {
+        &self.inner.auth
     }
 
     /// Runs `f` on the repository in a blocking task, timed as the store call `op`.

@@ -9,3 +9,5 @@ fn fresh() -> suite::Running {
 }
 
 http_suite!(fresh());
+auth_suite!(fresh());
+limits_suite!(fresh());

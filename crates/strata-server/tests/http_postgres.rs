@@ -36,6 +36,8 @@ fn fresh() -> suite::Running {
 }
 
 http_suite!(fresh());
+auth_suite!(fresh());
+limits_suite!(fresh());
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 

@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use strata_server::tls::TlsFiles;
 use strata_server::{Server, ServerConfig};
 
 use super::store_opts::{require_existing, store_location};
@@ -28,11 +29,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR:PORT")]
     bind: SocketAddr,
 
-    /// TLS certificate chain (PEM); with --tls-key.
+    /// Serve HTTPS with this certificate chain (PEM, the server's certificate first);
+    /// with --tls-key. With TLS a non-loopback --bind needs no --insecure.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
 
-    /// TLS private key (PEM); with --tls-cert.
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
@@ -52,24 +54,35 @@ pub struct DemoArgs {
 
 /// Runs `strata serve`.
 pub fn serve(root: &Path, args: ServeArgs) -> Result<(), CliError> {
-    if args.tls_cert.is_some() {
-        return Err(CliError::Usage(
-            "TLS is not supported yet: serve on loopback behind a TLS-terminating proxy".into(),
-        ));
-    }
-    if !args.bind.ip().is_loopback() && !args.insecure {
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    if tls.is_none() && !args.bind.ip().is_loopback() && !args.insecure {
         return Err(CliError::Usage(format!(
-            "refusing to serve plain HTTP on the non-loopback address {}: bearer tokens would cross the network in clear text\n  hint: bind 127.0.0.1 behind a TLS proxy, or pass --insecure if you mean it",
+            "refusing to serve plain HTTP on the non-loopback address {}: bearer tokens would cross the network in clear text\n  hint: pass --tls-cert FILE --tls-key FILE, bind 127.0.0.1 behind a TLS proxy, or pass --insecure if you mean it",
             args.bind
         )));
     }
+    if let Some(files) = &tls {
+        // Checked before the store is opened: a bad file is a usage error (exit 2).
+        strata_server::tls::load(files).map_err(|e| {
+            CliError::Usage(format!(
+                "{e}\n  hint: --tls-cert takes the PEM certificate chain, --tls-key its PEM private key"
+            ))
+        })?;
+    }
     let location = store_location(args.store.as_deref(), root);
     require_existing(&location)?;
-    let config = ServerConfig::new(location, args.bind);
+    let mut config = ServerConfig::new(location, args.bind);
+    config.tls = tls;
     runtime()?.block_on(async move {
         let server = Server::bind(config).await.map_err(server_error)?;
         let addr = server.local_addr().map_err(server_error)?;
-        eprintln!("serving on http://{addr} (Ctrl-C to stop)");
+        eprintln!(
+            "serving on {}://{addr} (Ctrl-C to stop)",
+            server.scheme()
+        );
         server.run(shutdown_signal()).await.map_err(server_error)
     })
 }
@@ -143,6 +156,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 fn server_error(e: strata_server::ServerError) -> CliError {
     match e {
         strata_server::ServerError::Store(e) => CliError::from_store(e),
+        strata_server::ServerError::Tls(e) => CliError::Usage(e.to_string()),
         e => CliError::Io(e.to_string()),
     }
 }

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each backend's file uses the suite through the macro
 
+pub mod auth;
+pub mod limits;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
