@@ -17,19 +17,6 @@ fn serve_refuses_plain_http_on_a_non_loopback_address() {
 }
 
 #[test]
-fn serve_says_tls_is_not_supported_yet() {
-    let f = small();
-    let r = f
-        .run(&["serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
-        .expect(2);
-    assert!(
-        r.stderr.contains("TLS is not supported yet"),
-        "{}",
-        r.stderr
-    );
-}
-
-#[test]
 fn serve_refuses_a_missing_store() {
     let f = small();
     let r = f.run(&["serve", "--bind", "127.0.0.1:0"]).expect(2);

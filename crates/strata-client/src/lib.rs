@@ -88,6 +88,16 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The server's certificate was not accepted (not issued by a trusted CA, expired, for
+    /// another name…), or a `--ca-cert` file cannot be used. Not an outage: the cache is
+    /// not used.
+    #[error("{origin}: TLS: {reason}")]
+    Tls {
+        /// The URL asked, or the CA certificate file.
+        origin: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// Writing the cache failed (the configuration itself was fetched; see
     /// [`Fetched::cache_error`] — this variant is only returned by [`Client::store`]).
     #[error("cache file {}: {reason}", path.display())]
@@ -154,6 +164,8 @@ pub struct Client {
     token: Token,
     timeout: Duration,
     cache_dir: Option<PathBuf>,
+    /// CA certificates trusted for `https://` besides Mozilla's roots.
+    ca_certs: Vec<ureq::tls::Certificate<'static>>,
     agent: Agent,
 }
 
@@ -166,11 +178,21 @@ impl std::fmt::Debug for Agent {
     }
 }
 
-fn agent(timeout: Duration) -> Agent {
+/// An agent with `timeout`, trusting Mozilla's roots (webpki) and `extra` CAs.
+fn agent(timeout: Duration, extra: &[ureq::tls::Certificate<'static>]) -> Agent {
+    let roots = if extra.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        let mozilla = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned());
+        ureq::tls::RootCerts::from(mozilla.chain(extra.iter().cloned()))
+    };
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
         .max_redirects(0)
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
         .build();
     Agent(config.into())
 }
@@ -195,11 +217,6 @@ impl Client {
         if rest.contains(['?', '#', ' ']) {
             return Err(bad("it must not hold a query, a fragment or spaces"));
         }
-        if base.starts_with("https://") {
-            return Err(bad(
-                "https is not supported by this build (put a TLS-terminating proxy on loopback, or use http://)",
-            ));
-        }
         let token = token.into();
         if token.is_empty() || token.contains(|c: char| c.is_control() || c == ' ') {
             return Err(bad(
@@ -211,8 +228,36 @@ impl Client {
             token: Token(token),
             timeout: DEFAULT_TIMEOUT,
             cache_dir: None,
-            agent: agent(DEFAULT_TIMEOUT),
+            ca_certs: Vec::new(),
+            agent: agent(DEFAULT_TIMEOUT, &[]),
         })
+    }
+
+    /// Trusts the CA certificates in the PEM file `path` for `https://` servers, in
+    /// addition to Mozilla's roots (a private CA that issued the server's certificate).
+    pub fn with_ca_cert(mut self, path: impl AsRef<Path>) -> Result<Client, ClientError> {
+        let path = path.as_ref();
+        let bad = |reason: String| ClientError::Tls {
+            origin: format!("CA certificate file {}", path.display()),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let mut found = Vec::new();
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => found.push(c),
+                Ok(_) => {}
+                Err(e) => return Err(bad(format!("not valid PEM: {e}"))),
+            }
+        }
+        if found.is_empty() {
+            return Err(bad(
+                "it holds no certificate (expected `-----BEGIN CERTIFICATE-----` blocks)".into(),
+            ));
+        }
+        self.ca_certs.extend(found);
+        self.agent = agent(self.timeout, &self.ca_certs);
+        Ok(self)
     }
 
     /// Keeps the last good configuration of each request in `dir` (created when needed).
@@ -224,7 +269,7 @@ impl Client {
     /// Sets the timeout of a whole request (connecting, sending and reading).
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
-        self.agent = agent(timeout);
+        self.agent = agent(timeout, &self.ca_certs);
         self
     }
 
@@ -334,6 +379,12 @@ impl Client {
         let mut res = match req.call() {
             Ok(res) => res,
             Err(e) => {
+                if let Some(reason) = tls_failure(&e) {
+                    return Err(ClientError::Tls {
+                        origin: url.clone(),
+                        reason,
+                    });
+                }
                 return match transport_outage(&e) {
                     Some(reason) => outage(reason, cached),
                     None => Err(ClientError::Request {
@@ -432,6 +483,28 @@ impl Client {
     }
 }
 
+/// The reason text when a request failed because the TLS handshake did (the server's
+/// certificate was refused): a configuration problem, not an outage.
+fn tls_failure(e: &ureq::Error) -> Option<String> {
+    use ureq::Error as E;
+    match e {
+        E::Tls(m) => Some((*m).to_string()),
+        E::Rustls(r) => Some(r.to_string()),
+        E::Pem(p) => Some(p.to_string()),
+        E::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .and_then(tls_failure)
+            .or_else(|| {
+                let text = io.to_string();
+                (io.kind() == std::io::ErrorKind::InvalidData
+                    && (text.contains("certificate") || text.contains("TLS")))
+                .then_some(text)
+            }),
+        _ => None,
+    }
+}
+
 /// The reason text when a transport error is an outage (the server was not reached or
 /// stopped answering), `None` for errors of the request itself.
 fn transport_outage(e: &ureq::Error) -> Option<String> {
@@ -517,7 +590,6 @@ mod tests {
             "ftp://x",
             "http://",
             "http://x/?a",
-            "https://x",
         ] {
             assert!(
                 matches!(Client::new(url, "t"), Err(ClientError::BadUrl { .. })),

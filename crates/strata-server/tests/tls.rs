@@ -1,6 +1,8 @@
 //! HTTPS: the server on 127.0.0.1 with a certificate issued by a private CA made in the
 //! test (rcgen), a SQLite store holding `examples/acme`, and ureq (rustls) trusting that CA.
 
+mod suite;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -15,7 +17,7 @@ const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 
 /// A private CA and a server certificate it issued for `localhost` and `127.0.0.1`,
 /// written to `dir`; returns the CA's certificate (PEM) and the server's files.
-pub fn issue(dir: &Path) -> (String, TlsFiles) {
+fn issue(dir: &Path) -> (String, TlsFiles) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -44,9 +46,18 @@ struct Tls {
 }
 
 fn start() -> Tls {
+    start_with(None)
+}
+
+/// A TLS server on acme, with `identity` (YAML under `identity:`) in the head's policy
+/// when given.
+fn start_with(identity: Option<&str>) -> Tls {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store.db").to_string_lossy().to_string();
     let token = seed::store_with(Path::new(ACME), &store, "dana.kim").unwrap();
+    if let Some(identity) = identity {
+        suite::auth::use_identity(&store, identity);
+    }
     let (ca, files) = issue(dir.path());
     let mut config = ServerConfig::new(store, SocketAddr::from(([127, 0, 0, 1], 0)));
     config.tls = Some(files);
@@ -198,4 +209,26 @@ fn shutdown_does_not_wait_for_a_stalled_handshake() {
     );
     assert!(TcpStream::connect(&addr).is_err(), "still listening");
     drop(stalled);
+}
+
+#[test]
+fn a_request_in_flight_finishes_over_tls_when_shutdown_is_asked() {
+    // The webhook takes a while: the request waits inside the server meanwhile.
+    let hook = suite::auth::Webhook::start(Duration::from_millis(800), |_| true);
+    let mut s = start_with(Some(&suite::auth::webhook_section(&hook.url)));
+    let url = format!("{}{CONFIG}", s.server.base());
+    let addr = port(s.server.base());
+    let agent = agent(&s.ca);
+    let token = s.token.clone();
+    let request = std::thread::spawn(move || get(&agent, &url, &token));
+    let started = Instant::now();
+    while hook.inputs.lock().unwrap().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the webhook was not asked");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!request.is_finished());
+    s.server.stop();
+    let (status, body) = request.join().unwrap().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(TcpStream::connect(&addr).is_err(), "still listening");
 }

@@ -30,7 +30,7 @@ pub struct GetArgs {
     #[arg(long, short = 't', value_name = "ENV/PROVIDER/REGION")]
     target: String,
 
-    /// The server's URL.
+    /// The server's URL (`http://` or `https://`).
     #[arg(
         long,
         env = "STRATA_SERVER",
@@ -38,6 +38,11 @@ pub struct GetArgs {
         value_name = "URL"
     )]
     server: String,
+
+    /// A CA certificate (PEM) to trust for an https:// server, besides Mozilla's roots
+    /// (for a certificate issued by a private CA).
+    #[arg(long, env = "STRATA_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 
     /// Where the last good configuration is kept for when the server is unreachable
     /// (default $XDG_CACHE_HOME/strata, else ~/.cache/strata).
@@ -89,6 +94,13 @@ pub fn run(args: GetArgs) -> Result<(), CliError> {
             ))
         })?
         .with_timeout(Duration::from_secs_f64(args.timeout));
+    if let Some(ca) = &args.ca_cert {
+        client = client.with_ca_cert(ca).map_err(|e| {
+            CliError::Usage(format!(
+                "{e}\n  hint: --ca-cert takes the PEM certificate of the CA that issued the server's certificate"
+            ))
+        })?;
+    }
     if let Some(dir) = args
         .cache_dir
         .clone()
@@ -154,6 +166,10 @@ fn explain(e: ClientError, args: &GetArgs) -> CliError {
         ClientError::Status { .. } | ClientError::Protocol { .. } | ClientError::Request { .. } => {
             format!("check that --server {} is a Strata server", args.server)
         }
+        ClientError::Tls { .. } => format!(
+            "the server's certificate is not trusted: when a private CA issued it, pass --ca-cert FILE (or STRATA_CA_CERT); check that --server {} names the host the certificate is for",
+            args.server
+        ),
         ClientError::BadUrl { .. } | ClientError::Cache { .. } => {
             "check --server and --cache-dir".into()
         }

@@ -104,9 +104,9 @@ impl Webhook {
                 let Some(input) = read_input(&conn) else {
                     continue;
                 };
-                std::thread::sleep(delay);
                 let body = json!({"result": decide(&input)}).to_string();
                 seen.lock().unwrap().push(input);
+                std::thread::sleep(delay);
                 let mut conn = conn;
                 let _ = write!(
                     conn,
