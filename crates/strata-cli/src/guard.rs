@@ -203,27 +203,18 @@ impl<'r> Guard<'r> {
 
     /// Requires `action` on every service in every environment (store-wide commands:
     /// import, revert, tags, tokens). Returns the allowing decision's text.
+    /// The loop is the server's (`strata_server::access::everywhere`); each decision is
+    /// this guard's (the policy, then the webhook).
     pub fn require_everywhere(&self, action: Action, what: &str) -> Result<String, CliError> {
-        if self.policy.is_open() {
-            return Ok("open project".into());
-        }
-        let mut rule = String::new();
-        for env in &self.project.config.environments {
-            for service in self.project.config.services.keys() {
-                let whole = ParamPath {
-                    service: service.clone(),
-                    segments: Vec::new(),
-                };
-                let d = self.decide(action, &env.name, &whole);
-                if !d.allowed {
-                    return Err(self.deny(what, &env.name, vec![format!("{service}:")], &d));
-                }
-                if rule.is_empty() {
-                    rule = d.to_string();
-                }
-            }
-        }
-        Ok(rule)
+        strata_server::access::everywhere(&self.policy, &self.project.config, |env, service| {
+            let whole = ParamPath {
+                service: service.to_string(),
+                segments: Vec::new(),
+            };
+            let d = self.decide(action, env, &whole);
+            (d.allowed, d.text)
+        })
+        .map_err(|r| self.deny(what, &r.env, vec![format!("{}:", r.service)], &r.rule))
     }
 
     /// Decides a set of edits: every edit must be allowed (`write`) in every environment
