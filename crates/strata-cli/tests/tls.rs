@@ -57,12 +57,19 @@ fn serve_names_the_tls_file_that_cannot_be_used() {
             path(&missing),
         ])
         .expect(2);
-    assert!(r.stderr.contains("cannot read the TLS key file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot read the TLS key file"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("missing.key"), "{}", r.stderr);
 
     let bad = f.outer().join("bad.pem");
-    std::fs::write(&bad, "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n")
-        .unwrap();
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     let r = f
         .run(&[
             "serve",
@@ -149,14 +156,20 @@ fn get_reads_an_https_server_with_ca_cert() {
     let cache = dir.path().join("cache");
     let get = |extra: &[&str]| {
         let mut cmd = strata();
-        cmd.args(["get", "checkout", "--target", "dev/aws/us-east-1", "--server"])
-            .arg(server.base())
-            .arg("--cache-dir")
-            .arg(&cache)
-            .args(extra)
-            .env("STRATA_TOKEN", token.expose())
-            .env_remove("STRATA_SERVER")
-            .env_remove("STRATA_CA_CERT");
+        cmd.args([
+            "get",
+            "checkout",
+            "--target",
+            "dev/aws/us-east-1",
+            "--server",
+        ])
+        .arg(server.base())
+        .arg("--cache-dir")
+        .arg(&cache)
+        .args(extra)
+        .env("STRATA_TOKEN", token.expose())
+        .env_remove("STRATA_SERVER")
+        .env_remove("STRATA_CA_CERT");
         run_cmd(&mut cmd)
     };
     let ok = get(&["--ca-cert", path(&ca)]).ok();
@@ -164,8 +177,16 @@ fn get_reads_an_https_server_with_ca_cert() {
 
     let untrusted = get(&[]).expect(2);
     assert!(untrusted.stderr.contains("TLS"), "{}", untrusted.stderr);
-    assert!(untrusted.stderr.contains("--ca-cert"), "{}", untrusted.stderr);
-    assert!(untrusted.stdout.is_empty(), "the cache was used: {}", untrusted.stdout);
+    assert!(
+        untrusted.stderr.contains("--ca-cert"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(
+        untrusted.stdout.is_empty(),
+        "the cache was used: {}",
+        untrusted.stdout
+    );
 
     let missing = dir.path().join("nope.pem");
     let bad = get(&["--ca-cert", path(&missing)]).expect(2);

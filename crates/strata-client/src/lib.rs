@@ -584,13 +584,7 @@ mod tests {
 
     #[test]
     fn bad_urls_and_tokens_are_refused() {
-        for url in [
-            "",
-            "127.0.0.1:7878",
-            "ftp://x",
-            "http://",
-            "http://x/?a",
-        ] {
+        for url in ["", "127.0.0.1:7878", "ftp://x", "http://", "http://x/?a"] {
             assert!(
                 matches!(Client::new(url, "t"), Err(ClientError::BadUrl { .. })),
                 "{url}"

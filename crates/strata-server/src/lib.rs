@@ -112,11 +112,10 @@ impl Server {
                 addr: config.bind,
                 source,
             })?;
-        let app = routes::with_limits(router(state), config.body_limit, config.request_timeout)
-            .layer(axum::middleware::from_fn_with_state(
-                config.header_limits,
-                limits::headers,
-            ));
+        let app =
+            routes::with_limits(router(state), config.body_limit, config.request_timeout).layer(
+                axum::middleware::from_fn_with_state(config.header_limits, limits::headers),
+            );
         Ok(Server {
             listener,
             app,

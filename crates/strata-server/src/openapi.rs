@@ -51,6 +51,7 @@ fn get(id: &str, summary: &str, parameters: Vec<Value>, ok: Value, extra: &[&str
     }
     responses.insert("401".into(), err("Unauthorized"));
     responses.insert("403".into(), err("Forbidden"));
+    responses.insert("431".into(), err("HeadersTooLarge"));
     responses.insert("503".into(), err("Unavailable"));
     json!({"get": {
         "operationId": id,
@@ -91,7 +92,7 @@ pub(crate) fn document() -> Value {
             "operationId": id,
             "summary": summary,
             "security": [],
-            "responses": {"200": body, "503": err("Unavailable")},
+            "responses": {"200": body, "431": err("HeadersTooLarge"), "503": err("Unavailable")},
         }})
     };
     let status_body = json!({
@@ -189,7 +190,7 @@ pub(crate) fn document() -> Value {
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "An API token from `strata token create` (`strata_…`).",
+                    "description": "An API token from `strata token create` (`strata_…`), or a JWT of the identity provider configured in `policies/access.yaml` (`identity.jwt`; its roles claim maps to Strata roles).",
                 },
             },
             "schemas": {
@@ -210,9 +211,10 @@ pub(crate) fn document() -> Value {
             "responses": {
                 "NotModified": {"description": "The `If-None-Match` ETag still holds (no body)."},
                 "BadRequest": error_response("A bad path, query string or parameter."),
-                "Unauthorized": error_response("No token, or a malformed, unknown, revoked or expired one."),
-                "Forbidden": error_response("The access policy denies it (`details.rule`)."),
+                "Unauthorized": error_response("No token, or a malformed, unknown, revoked or expired one; or a JWT that is refused (`details.reason`: expired, wrong audience, bad signature, …)."),
+                "Forbidden": error_response("The access policy denies it (`details.rule`), or the authorization webhook does (`details.webhook`)."),
                 "NotFound": error_response("Unknown route, service, target, revision, parameter or request."),
+                "HeadersTooLarge": error_response("The header block is over 16 KiB or 100 fields (`details.limit`; see docs/server.md, Limits)."),
                 "Unprocessable": error_response("The stored configuration does not resolve."),
                 "Unavailable": error_response("The store did not answer (and nothing was cached), or holds no revision."),
             },

@@ -19,8 +19,8 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::api;
-pub(crate) use crate::auth::authenticate;
 use crate::auth::Judge;
+pub(crate) use crate::auth::authenticate;
 use crate::error::{ApiError, code_of};
 use crate::state::{AppState, Cached, Snapshot};
 

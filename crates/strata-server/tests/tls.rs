@@ -172,7 +172,9 @@ fn stalled_and_failed_handshakes_do_not_block_others() {
     // A connection that never starts its handshake, and one that sends garbage.
     let stalled = TcpStream::connect(&addr).unwrap();
     let mut garbage = TcpStream::connect(&addr).unwrap();
-    garbage.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0]).unwrap();
+    garbage
+        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 0, 0])
+        .unwrap();
     let started = Instant::now();
     for _ in 0..5 {
         let (status, _) = get(
@@ -183,7 +185,11 @@ fn stalled_and_failed_handshakes_do_not_block_others() {
         .unwrap();
         assert_eq!(status, 200);
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     drop((stalled, garbage));
 }
 
@@ -223,7 +229,10 @@ fn a_request_in_flight_finishes_over_tls_when_shutdown_is_asked() {
     let request = std::thread::spawn(move || get(&agent, &url, &token));
     let started = Instant::now();
     while hook.inputs.lock().unwrap().is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(5), "the webhook was not asked");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the webhook was not asked"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!request.is_finished());

@@ -79,10 +79,7 @@ pub fn serve(root: &Path, args: ServeArgs) -> Result<(), CliError> {
     runtime()?.block_on(async move {
         let server = Server::bind(config).await.map_err(server_error)?;
         let addr = server.local_addr().map_err(server_error)?;
-        eprintln!(
-            "serving on {}://{addr} (Ctrl-C to stop)",
-            server.scheme()
-        );
+        eprintln!("serving on {}://{addr} (Ctrl-C to stop)", server.scheme());
         server.run(shutdown_signal()).await.map_err(server_error)
     })
 }

@@ -50,7 +50,13 @@ pub fn webhook_section(url: &str) -> String {
 /// read any head, so the first request sees it).
 pub fn use_identity(store: &str, identity: &str) {
     let repo = strata_store::repo::open(store).unwrap();
-    seed::import(&repo, acme_with_identity(identity), "test-admin", "identity").unwrap();
+    seed::import(
+        &repo,
+        acme_with_identity(identity),
+        "test-admin",
+        "identity",
+    )
+    .unwrap();
 }
 
 fn now() -> u64 {
@@ -160,7 +166,10 @@ fn read_input(conn: &TcpStream) -> Option<Value> {
 }
 
 fn message(a: &Answer) -> String {
-    a.body["error"]["message"].as_str().unwrap_or("").to_string()
+    a.body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// A principal the policy does not know gets roles from the JWT's `groups` claim; the
@@ -189,7 +198,11 @@ pub fn jwt_roles_from_claims_allow_a_read(s: &Running) {
     assert_eq!(audit.status, 200, "{}", audit.body);
     let entries = audit.body["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 2, "{}", audit.body);
-    assert!(entries.iter().all(|e| e["decision"] == "denied"), "{}", audit.body);
+    assert!(
+        entries.iter().all(|e| e["decision"] == "denied"),
+        "{}",
+        audit.body
+    );
 
     // The coarse checks of history endpoints take the claims' roles too.
     let revisions = s.get("/v1/revisions", Some(&sre), None);
@@ -232,7 +245,12 @@ pub fn bad_jwts_are_401_saying_why(s: &Running) {
     for (claims, secret, why) in cases {
         let token = sign(secret, &claims);
         let a = s.get(PROD, Some(&token), None);
-        assert_eq!((a.status, error_code(&a)), (401, "unauthorized"), "{why}: {}", a.body);
+        assert_eq!(
+            (a.status, error_code(&a)),
+            (401, "unauthorized"),
+            "{why}: {}",
+            a.body
+        );
         assert!(message(&a).contains(why), "{why}: {}", a.body);
         assert!(!a.body.to_string().contains(&token), "the token is echoed");
         assert_eq!(a.www_auth.as_deref(), Some("Bearer"));
@@ -246,7 +264,12 @@ pub fn bad_jwts_are_401_saying_why(s: &Running) {
 pub fn a_jwt_without_jwt_settings_is_401(s: &Running) {
     let token = sign(SECRET, &claims("dana.kim", &[]));
     let a = s.get(PROD, Some(&token), None);
-    assert_eq!((a.status, error_code(&a)), (401, "unauthorized"), "{}", a.body);
+    assert_eq!(
+        (a.status, error_code(&a)),
+        (401, "unauthorized"),
+        "{}",
+        a.body
+    );
     assert!(message(&a).contains("identity.jwt"), "{}", a.body);
 }
 
@@ -265,13 +288,21 @@ pub fn the_webhook_vetoes_what_the_policy_allows(s: &Running) {
     assert_eq!(ok.status, 200, "{}", ok.body);
     let ledger = "/v1/config/prod/ledger?provider=aws&region=us-east-1";
     let vetoed = s.get(ledger, Some(s.admin()), None);
-    assert_eq!((vetoed.status, error_code(&vetoed)), (403, "forbidden"), "{}", vetoed.body);
+    assert_eq!(
+        (vetoed.status, error_code(&vetoed)),
+        (403, "forbidden"),
+        "{}",
+        vetoed.body
+    );
     assert!(
         message(&vetoed).contains("denied by the authorization webhook"),
         "{}",
         vetoed.body
     );
-    assert_eq!(vetoed.body["error"]["details"]["webhook"], hook.url.as_str());
+    assert_eq!(
+        vetoed.body["error"]["details"]["webhook"],
+        hook.url.as_str()
+    );
 
     // A policy denial is not sent to the webhook.
     let asked = hook.inputs.lock().unwrap().len();
@@ -296,7 +327,11 @@ pub fn the_webhook_vetoes_what_the_policy_allows(s: &Running) {
     assert_eq!(hook.inputs.lock().unwrap().len(), before);
 
     // The veto is in the audit log (admin reads of the audit log are not vetoed).
-    let audit = s.get("/v1/audit?principal=dana.kim&action=read", Some(s.admin()), None);
+    let audit = s.get(
+        "/v1/audit?principal=dana.kim&action=read",
+        Some(s.admin()),
+        None,
+    );
     assert_eq!(audit.status, 200, "{}", audit.body);
     let entries = audit.body["entries"].as_array().unwrap();
     assert!(

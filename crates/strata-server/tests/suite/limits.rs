@@ -12,12 +12,29 @@ const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 /// An 8 KiB header is fine; a 20 KiB one is a JSON 431 naming the limit.
 pub fn large_header_blocks_are_431_with_json(s: &Running) {
     let eight = "a".repeat(8 * 1024);
-    let ok = s.request("GET", CONFIG, Some(s.admin()), None, &[("x-padding", &eight)]);
+    let ok = s.request(
+        "GET",
+        CONFIG,
+        Some(s.admin()),
+        None,
+        &[("x-padding", &eight)],
+    );
     assert_eq!(ok.status, 200, "{}", ok.body);
 
     let twenty = "a".repeat(20 * 1024);
-    let big = s.request("GET", CONFIG, Some(s.admin()), None, &[("x-padding", &twenty)]);
-    assert_eq!((big.status, error_code(&big)), (431, "headers_too_large"), "{}", big.body);
+    let big = s.request(
+        "GET",
+        CONFIG,
+        Some(s.admin()),
+        None,
+        &[("x-padding", &twenty)],
+    );
+    assert_eq!(
+        (big.status, error_code(&big)),
+        (431, "headers_too_large"),
+        "{}",
+        big.body
+    );
     assert_eq!(big.body["error"]["details"]["limit"], 16 * 1024);
     assert!(
         big.body["error"]["details"]["bytes"].as_u64().unwrap() > 20 * 1024,
@@ -41,7 +58,12 @@ pub fn many_headers_are_431_with_json(s: &Running) {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let many = s.request("GET", CONFIG, Some(s.admin()), None, &headers);
-    assert_eq!((many.status, error_code(&many)), (431, "headers_too_large"), "{}", many.body);
+    assert_eq!(
+        (many.status, error_code(&many)),
+        (431, "headers_too_large"),
+        "{}",
+        many.body
+    );
     assert_eq!(many.body["error"]["details"]["limit"], 100);
     assert!(
         many.body["error"]["details"]["count"].as_u64().unwrap() > 150,
