@@ -491,16 +491,11 @@ fn tls_failure(e: &ureq::Error) -> Option<String> {
         E::Tls(m) => Some((*m).to_string()),
         E::Rustls(r) => Some(r.to_string()),
         E::Pem(p) => Some(p.to_string()),
+        // rustls handshakes on the first write: its error comes wrapped in an I/O error.
         E::Io(io) => io
             .get_ref()
-            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-            .and_then(tls_failure)
-            .or_else(|| {
-                let text = io.to_string();
-                (io.kind() == std::io::ErrorKind::InvalidData
-                    && (text.contains("certificate") || text.contains("TLS")))
-                .then_some(text)
-            }),
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(|r| r.to_string()),
         _ => None,
     }
 }
