@@ -8,12 +8,18 @@
 pub mod access;
 mod api;
 pub mod background;
+mod changes;
 mod error;
+pub mod frozen;
 mod metrics;
 mod openapi;
+mod request_actions;
+mod reveal;
 mod routes;
 pub mod seed;
 mod state;
+pub mod tokens_api;
+mod writes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,6 +42,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How often, at most, the store's head is re-read.
     pub head_refresh: Duration,
+    /// The age identities that decrypt secrets for `?reveal=true` (none: reveals of
+    /// secrets answer 501).
+    pub identities: Option<strata_store::crypto::Identities>,
 }
 
 impl ServerConfig {
@@ -48,6 +57,7 @@ impl ServerConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             head_refresh: Duration::from_millis(250),
+            identities: None,
         }
     }
 }
@@ -89,6 +99,9 @@ impl Server {
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??;
         let state = AppState::new(repo, config.head_refresh);
+        if let Some(ids) = config.identities {
+            state.set_identities(ids);
+        }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|source| ServerError::Bind {

@@ -39,6 +39,8 @@ struct Inner {
     /// Token hash → its row and when the store last said so.
     tokens: Mutex<HashMap<String, (Instant, TokenRow)>>,
     metrics: Metrics,
+    /// The age identities that decrypt secrets for `?reveal=true` (set once, if ever).
+    identities: std::sync::OnceLock<strata_store::crypto::Identities>,
 }
 
 /// A revision with its project and the access policy it holds.
@@ -88,8 +90,20 @@ impl AppState {
                 cache: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
                 metrics: Metrics::default(),
+                identities: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the server the age identities that decrypt secrets for `?reveal=true`
+    /// (without them, reveals answer 501). Only the first call counts.
+    pub fn set_identities(&self, ids: strata_store::crypto::Identities) {
+        let _ = self.inner.identities.set(ids);
+    }
+
+    /// The age identities for `?reveal=true`, when the server has them.
+    pub(crate) fn identities(&self) -> Option<&strata_store::crypto::Identities> {
+        self.inner.identities.get()
     }
 
     /// The server's metrics.

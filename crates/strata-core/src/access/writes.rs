@@ -170,7 +170,7 @@ pub fn unmet_approvals(
     policy
         .approval_rules()
         .iter()
-        .filter(|rule| needed.iter().any(|n| *n == rule.name))
+        .filter(|rule| needed.contains(&rule.name))
         .map(|rule| judge(rule, author, &approvals))
         .filter(|v| !v.satisfied())
         .collect()
