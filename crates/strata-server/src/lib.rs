@@ -1,4 +1,5 @@
-//! The Strata server (DESIGN §8): configuration reads over a versioned JSON API on axum.
+//! The Strata server (DESIGN §8): configuration reads and writes (changesets, approvals,
+//! tokens) over a versioned JSON API on axum.
 //!
 //! [`Server::bind`] opens the store and binds the listener; [`Server::run`] serves until the
 //! shutdown future completes, letting in-flight requests finish. [`router`] builds the

@@ -24,9 +24,15 @@ use crate::error::ApiError;
 use crate::routes::{authenticate, path_error};
 use crate::writes::{fresh_head, json_body, known_fields, require_on_edits, store_error};
 
-/// The request `id` (404 when unknown), marked expired first when its time has run out
-/// (409 `request_closed` then).
-async fn open_request(state: &AppState, id: &str, actor: &str) -> Result<ChangeRequest, ApiError> {
+/// The request `id` (404 when unknown). With `expire`, a request whose time has run out
+/// is marked expired first (by `actor`, audited) and refused with 409 `request_closed`,
+/// as `strata approve` does.
+async fn fetch(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    expire: bool,
+) -> Result<ChangeRequest, ApiError> {
     let (key, actor) = (id.to_string(), actor.to_string());
     let (r, expired) = state
         .with_repo("request", move |repo| {
@@ -34,8 +40,9 @@ async fn open_request(state: &AppState, id: &str, actor: &str) -> Result<ChangeR
                 return Err(ApiError::not_found(format!("no change request `{key}`"))
                     .with("id", key.clone()));
             };
-            let expired =
-                workflow::expire_if_due(repo, &r, &actor, crate::now_ms()).map_err(store_error)?;
+            let expired = expire
+                && workflow::expire_if_due(repo, &r, &actor, crate::now_ms())
+                    .map_err(store_error)?;
             Ok((r, expired))
         })
         .await?;
@@ -77,7 +84,7 @@ pub(crate) async fn approve(
     let principal = authenticate(&state, &headers).await?;
     let Path(id) = path.map_err(path_error)?;
     let head = fresh_head(&state).await?;
-    let r = open_request(&state, &id, &principal).await?;
+    let r = fetch(&state, &id, &principal, true).await?;
     if principal == r.author {
         let (req, me) = (r.clone(), principal.clone());
         let recorded = state
@@ -189,7 +196,7 @@ pub(crate) async fn reject(
         }
     };
     let head = fresh_head(&state).await?;
-    let r = open_request(&state, &id, &principal).await?;
+    let r = fetch(&state, &id, &principal, false).await?;
     if principal != r.author {
         let cs = changeset_of(&r)?;
         require_on_edits(&state, &head, &principal, &cs, Action::Approve, "reject")

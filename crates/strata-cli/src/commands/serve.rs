@@ -72,7 +72,11 @@ pub fn serve(root: &Path, args: ServeArgs) -> Result<(), CliError> {
     let location = store_location(args.store.as_deref(), root);
     require_existing(&location)?;
     let mut config = ServerConfig::new(location, args.bind);
-    if let Some(path) = args.identity.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(path) = args
+        .identity
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
         config.identities = Some(super::secrets::identities(Some(path))?);
     }
     runtime()?.block_on(async move {
