@@ -495,6 +495,46 @@ approvals:
     }
 
     #[test]
+    fn previews_and_base_checks_write_nothing() {
+        let (_dir, repo) = repo();
+        let first = repo.head().unwrap();
+        let edit = |value: i64| Changeset {
+            base: Some(first.id.to_string()),
+            message: None,
+            edits: vec![ParamEdit {
+                param: ParamPath::parse("checkout:replicas").unwrap(),
+                layer: "base".into(),
+                value: Some(value.into()),
+            }],
+        };
+        let project = repo.preview(&edit(5), &first).unwrap();
+        let eff = project
+            .resolve("checkout", "dev/aws/us-east-1", Default::default())
+            .unwrap();
+        assert_eq!(eff.root.value.to_json()["replicas"], 5);
+        assert_eq!(repo.head().unwrap().id, first.id, "a preview committed");
+        let mut unknown = edit(5);
+        unknown.edits[0].param = ParamPath::parse("nosuch:replicas").unwrap();
+        assert!(matches!(
+            repo.preview(&unknown, &first),
+            Err(StoreError::Invalid(m)) if m.contains("unknown service `nosuch`")
+        ));
+        // On the head a base passes; behind it, a collision is a conflict.
+        repo.check_base(&edit(6), &first).unwrap();
+        repo.apply(&edit(7), CommitMeta::default()).unwrap();
+        let head = repo.head().unwrap();
+        let Err(StoreError::Conflict(c)) = repo.check_base(&edit(6), &head) else {
+            panic!("no conflict");
+        };
+        assert_eq!(c[0].param, "checkout:replicas");
+        let unbased = Changeset {
+            base: None,
+            ..edit(6)
+        };
+        repo.check_base(&unbased, &head).unwrap();
+    }
+
+    #[test]
     fn conflicts_reject_expire_and_self_approval_are_recorded() {
         let (_dir, repo) = repo();
         let r = proposal(&repo, 3, 1_000);
