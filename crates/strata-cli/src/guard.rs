@@ -14,12 +14,15 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use strata_core::access::{AccessPolicy, Action, Decision, Request};
+use strata_core::access::{
+    AccessPolicy, Action, Decision, Edited, Request, Ruling, approvals_covering, decide_edits,
+};
 use strata_core::path::{ParamPath, segments_to_string};
 use strata_core::resolve::Project;
 use strata_store::audit::{Decision as Logged, NewAuditEntry};
 use strata_store::changeset::ParamEdit;
 use strata_store::repo::Repository;
+use strata_store::workflow::edit_entries;
 
 use crate::commands::store_opts::now_ms;
 use crate::error::CliError;
@@ -221,50 +224,34 @@ impl<'r> Guard<'r> {
     /// its layer reaches. Returns the audit entries of the write and the approval rules
     /// (by name) that cover some edit.
     pub fn check_edits(&self, edits: &[ParamEdit], what: &str) -> Result<Gated, CliError> {
-        let mut entries = Vec::new();
-        let mut approvals: BTreeSet<String> = BTreeSet::new();
-        let all_envs: Vec<String> = self
-            .project
-            .config
-            .environments
-            .iter()
-            .map(|e| e.name.clone())
-            .collect();
-        for edit in edits {
-            let mut envs = self.project.config.envs_reading(&edit.layer);
-            if envs.is_empty() {
-                envs = all_envs.clone();
-            }
-            let param = format!(
-                "{}:{}",
-                edit.param.service,
-                segments_to_string(&edit.param.segments)
-            );
-            for env in &envs {
-                let d = self.decide(Action::Write, env, &edit.param);
-                if !d.allowed {
-                    return Err(self.deny(what, env, vec![param.clone()], &d));
-                }
-                for rule in
-                    self.policy
-                        .approvals_for(env, &edit.param.service, &edit.param.segments)
-                {
-                    approvals.insert(rule.name.to_string());
-                }
-                let mut e = self.entry(what, env);
-                e.params = vec![param.clone()];
-                e.rule = Some(d.to_string());
-                let mut detail = serde_json::Map::new();
-                detail.insert("layer".into(), edit.layer.clone().into());
-                detail.insert(
-                    "change".into(),
-                    if edit.value.is_some() { "set" } else { "unset" }.into(),
-                );
-                e.detail = Some(detail);
-                entries.push(e);
-            }
-        }
+        let edited = edited(edits);
+        let scopes = decide_edits(&self.project.config, &edited, |env, param| {
+            self.decide(Action::Write, env, param).into()
+        })
+        .map_err(|d| self.deny(what, &d.env, vec![d.param], &d.rule))?;
+        let approvals = approvals_covering(&self.policy, &self.project.config, &edited);
+        let entries = edit_entries(edits, &scopes, &self.actor.principal, what, now_ms());
         Ok(Gated { entries, approvals })
+    }
+}
+
+/// What access control needs of changeset edits.
+pub fn edited(edits: &[ParamEdit]) -> Vec<Edited<'_>> {
+    edits
+        .iter()
+        .map(|e| Edited {
+            param: &e.param,
+            layer: &e.layer,
+        })
+        .collect()
+}
+
+impl From<Verdict> for Ruling {
+    fn from(v: Verdict) -> Ruling {
+        Ruling {
+            allowed: v.allowed,
+            text: v.text,
+        }
     }
 }
 
@@ -278,21 +265,12 @@ impl Guard<'_> {
     ) -> Result<(), CliError> {
         let mut params = Vec::new();
         for eff in configs {
-            let mut leaves = Vec::new();
-            eff.root.for_each_leaf(&mut Vec::new(), &mut |p, n| {
-                if n.value
-                    .as_str()
-                    .is_some_and(strata_store::crypto::is_ciphertext)
-                {
-                    leaves.push(p.to_vec());
-                }
-            });
-            for path in leaves {
+            for path in strata_store::reveal::ciphertext_paths(&eff.root) {
                 let param = ParamPath {
                     service: eff.service.clone(),
                     segments: path,
                 };
-                let name = format!("{}:{}", param.service, segments_to_string(&param.segments));
+                let name = param.to_string();
                 let d = self.decide(Action::ReadSecret, env, &param);
                 if !d.allowed {
                     return Err(self.deny("read-secret", env, vec![name], &d));

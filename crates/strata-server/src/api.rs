@@ -67,6 +67,17 @@ async fn admin(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiE
     let caller = authenticate(state, headers).await?;
     let head = state.head().await?;
     let judge = Judge::new(state, caller, head)?;
+    require_admin(state, &judge, "admin").await?;
+    Ok(judge)
+}
+
+/// Requires `admin` on every service in every environment for the judge's caller: the
+/// first allowing rule, or 403 audited as `what`.
+pub(crate) async fn require_admin(
+    state: &AppState,
+    judge: &Arc<Judge>,
+    what: &str,
+) -> Result<String, ApiError> {
     let decided = judge
         .run(|j| {
             let head = j.head();
@@ -81,7 +92,7 @@ async fn admin(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiE
         })
         .await?;
     match decided {
-        Ok(_) => Ok(judge),
+        Ok(rule) => Ok(rule),
         Err((r, last)) => {
             let param = format!("{}:", r.service);
             let verdict = last.unwrap_or(Verdict {
@@ -89,7 +100,7 @@ async fn admin(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiE
                 text: r.rule,
                 webhook_denied: false,
             });
-            Err(judge.deny(state, "admin", &r.env, &param, &verdict).await)
+            Err(judge.deny(state, what, &r.env, &param, &verdict).await)
         }
     }
 }

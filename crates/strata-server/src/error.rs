@@ -4,6 +4,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+/// How long a client should wait before retrying after `503 store_unavailable` (the
+/// `Retry-After` header every such answer carries).
+pub const STORE_RETRY_AFTER_SECS: u64 = 5;
+
 /// An error answered to a client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -49,7 +53,8 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    /// 503: the store did not answer.
+    /// 503 `store_unavailable`: the store did not answer (the answer carries
+    /// `Retry-After`).
     pub fn store(e: &strata_store::StoreError) -> ApiError {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -76,6 +81,12 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "store_unavailable" {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(STORE_RETRY_AFTER_SECS),
+            );
+        }
         res
     }
 }
@@ -97,5 +108,29 @@ pub(crate) fn code_of(status: StatusCode) -> &'static str {
         StatusCode::SERVICE_UNAVAILABLE => "unavailable",
         s if s.is_server_error() => "internal",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_outages_say_when_to_retry() {
+        let e = strata_store::StoreError::backend("sqlite:x", "disk I/O error");
+        let res = ApiError::store(&e).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(STORE_RETRY_AFTER_SECS))
+        );
+        let other = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "empty_store", "empty");
+        assert!(
+            other
+                .into_response()
+                .headers()
+                .get(header::RETRY_AFTER)
+                .is_none()
+        );
     }
 }

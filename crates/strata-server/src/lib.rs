@@ -1,4 +1,5 @@
-//! The Strata server (DESIGN §8): configuration reads over a versioned JSON API on axum.
+//! The Strata server (DESIGN §8): configuration reads and writes (changesets, approvals,
+//! tokens) over a versioned JSON API on axum.
 //!
 //! [`Server::bind`] opens the store and binds the listener; [`Server::run`] serves until the
 //! shutdown future completes, letting in-flight requests finish. [`router`] builds the
@@ -9,15 +10,21 @@ pub mod access;
 mod api;
 mod auth;
 pub mod background;
+mod changes;
 mod error;
+pub mod frozen;
 pub mod limits;
 mod listener;
 mod metrics;
 mod openapi;
+mod request_actions;
+mod reveal;
 mod routes;
 pub mod seed;
 mod state;
 pub mod tls;
+pub mod tokens_api;
+mod writes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,6 +52,9 @@ pub struct ServerConfig {
     pub tls: Option<tls::TlsFiles>,
     /// How large a request's header block may be (431 beyond it).
     pub header_limits: HeaderLimits,
+    /// The age identities that decrypt secrets for `?reveal=true` (none: reveals of
+    /// secrets answer 501).
+    pub identities: Option<strata_store::crypto::Identities>,
 }
 
 impl ServerConfig {
@@ -59,6 +69,7 @@ impl ServerConfig {
             head_refresh: Duration::from_millis(250),
             tls: None,
             header_limits: HeaderLimits::default(),
+            identities: None,
         }
     }
 }
@@ -106,6 +117,9 @@ impl Server {
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??;
         let state = AppState::new(repo, config.head_refresh);
+        if let Some(ids) = config.identities {
+            state.set_identities(ids);
+        }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|source| ServerError::Bind {

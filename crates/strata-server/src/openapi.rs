@@ -44,6 +44,7 @@ fn get(id: &str, summary: &str, parameters: Vec<Value>, ok: Value, extra: &[&str
         ("304", "NotModified"),
         ("404", "NotFound"),
         ("422", "Unprocessable"),
+        ("501", "RevealUnavailable"),
     ] {
         if extra.contains(&name) {
             responses.insert(code.into(), err(name));
@@ -59,6 +60,180 @@ fn get(id: &str, summary: &str, parameters: Vec<Value>, ok: Value, extra: &[&str
         "parameters": parameters,
         "responses": responses,
     }})
+}
+
+/// One authenticated write operation (`method` `post` or `delete`) with a JSON request
+/// body when `body` is given, its success answers `ok` (status, description) and the
+/// error answers named in `errors` (`("409", "Conflict")`), besides 401, 403 and 503.
+fn write_op(
+    method: &str,
+    id: &str,
+    summary: &str,
+    parameters: Vec<Value>,
+    body: Option<&str>,
+    ok: &[(&str, &str)],
+    errors: &[(&str, &str)],
+) -> (String, Value) {
+    let mut responses = serde_json::Map::new();
+    for (code, description) in ok {
+        responses.insert((*code).into(), ok_json(description));
+    }
+    for (code, name) in errors {
+        responses.insert((*code).into(), err(name));
+    }
+    responses.insert("401".into(), err("Unauthorized"));
+    responses.insert("403".into(), err("Forbidden"));
+    responses.insert("503".into(), err("Unavailable"));
+    let mut op = json!({
+        "operationId": id,
+        "summary": summary,
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if let Some(description) = body {
+        op["requestBody"] = json!({
+            "required": true,
+            "description": description,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        });
+    }
+    (method.to_string(), op)
+}
+
+/// A path item of several operations.
+fn item(ops: Vec<(String, Value)>) -> Value {
+    Value::Object(ops.into_iter().collect())
+}
+
+/// The write endpoints (changes, validation, approvals, tokens).
+fn write_paths() -> Vec<(&'static str, Value)> {
+    let id = path_param("id", "The request's id.");
+    let changeset = "A changeset: `{base?, message?, changes: [{set: SERVICE:PATH, layer: LEVEL, value: V} | {unset: SERVICE:PATH, layer: LEVEL}]}` (the fields of `strata apply`'s CHANGESET.yaml).";
+    vec![
+        (
+            "/v1/changes",
+            item(vec![write_op(
+                "post",
+                "postChanges",
+                "Apply a changeset (201), or propose it as a change request when an approval rule covers it (202).",
+                vec![],
+                Some(changeset),
+                &[
+                    (
+                        "201",
+                        "`{revision, rebased, unchanged: false}`: the new revision.",
+                    ),
+                    (
+                        "200",
+                        "`{revision, rebased: false, unchanged: true}`: the head already has these values.",
+                    ),
+                    (
+                        "202",
+                        "`{request}`: the change request created, waiting for approvals.",
+                    ),
+                ],
+                &[
+                    ("400", "BadRequest"),
+                    ("409", "Conflict"),
+                    ("422", "Invalid"),
+                    ("423", "Frozen"),
+                ],
+            )]),
+        ),
+        (
+            "/v1/validate",
+            item(vec![write_op(
+                "post",
+                "validate",
+                "The `strata check` report of a changeset applied (in memory) on a revision, for the edited services where the edits reach.",
+                vec![],
+                Some(
+                    "`{changeset, base?}`: `base` (default: the changeset's own, else the head) is the revision it is applied on.",
+                ),
+                &[(
+                    "200",
+                    "`{revision, result: clean|findings, exit_code: 0|1, report}`; `report` is the JSON of `strata check --format json`.",
+                )],
+                &[
+                    ("400", "BadRequest"),
+                    ("404", "NotFound"),
+                    ("422", "Invalid"),
+                ],
+            )]),
+        ),
+        (
+            "/v1/requests/{id}/approve",
+            item(vec![write_op(
+                "post",
+                "approveRequest",
+                "Approve a change request; the approval that meets every rule applies it.",
+                vec![id.clone()],
+                None,
+                &[(
+                    "200",
+                    "`{request, applied, missing}`, with `revision` and `rebased` when this approval applied it.",
+                )],
+                &[("404", "NotFound"), ("409", "Conflict")],
+            )]),
+        ),
+        (
+            "/v1/requests/{id}/reject",
+            item(vec![write_op(
+                "post",
+                "rejectRequest",
+                "Reject a change request (its author withdraws it).",
+                vec![id],
+                Some("`{reason}`"),
+                &[("200", "`{request}`")],
+                &[
+                    ("400", "BadRequest"),
+                    ("404", "NotFound"),
+                    ("409", "Conflict"),
+                ],
+            )]),
+        ),
+        (
+            "/v1/tokens",
+            item(vec![
+                write_op(
+                    "get",
+                    "listTokens",
+                    "API tokens, never their secrets (admins only).",
+                    vec![],
+                    None,
+                    &[(
+                        "200",
+                        "`{tokens: [{id, principal, created_ms, expires_ms, revoked_ms, state}]}`.",
+                    )],
+                    &[],
+                ),
+                write_op(
+                    "post",
+                    "createToken",
+                    "Create an API token (admins only); it is shown this once.",
+                    vec![],
+                    Some("`{principal, expires?}`; `expires` is a duration (`90d`, `12h`)."),
+                    &[("201", "`{token, id, principal, created_ms, expires_ms}`.")],
+                    &[("400", "BadRequest")],
+                ),
+            ]),
+        ),
+        (
+            "/v1/tokens/{id}",
+            item(vec![write_op(
+                "delete",
+                "revokeToken",
+                "Revoke an API token (admins only).",
+                vec![path_param(
+                    "id",
+                    "The token's id (the 12 characters after `strata_`).",
+                )],
+                None,
+                &[("200", "`{token}`: the token, revoked.")],
+                &[("404", "NotFound")],
+            )]),
+        ),
+    ]
 }
 
 /// The document.
@@ -79,6 +254,11 @@ pub(crate) fn document() -> Value {
         "limit",
         json!({"type": "integer", "minimum": 1, "maximum": crate::api::MAX_LIMIT}),
         "At most this many items (default 100).",
+    );
+    let reveal = query(
+        "reveal",
+        json!({"type": "boolean"}),
+        "Decrypt secrets the principal may `read-secret` (audited; `Cache-Control: no-store`, no ETag; 403 when one may not be read).",
     );
     let if_none_match = param(
         "If-None-Match",
@@ -103,7 +283,7 @@ pub(crate) fn document() -> Value {
             "properties": {"status": {"type": "string"}, "reason": {"type": "string"}},
         }}},
     });
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Strata",
@@ -120,16 +300,16 @@ pub(crate) fn document() -> Value {
             "/v1/config/{env}/{service}": get(
                 "getConfig",
                 "The effective configuration of a service for a target, secrets redacted.",
-                vec![env.clone(), service.clone(), provider.clone(), region.clone(), rev.clone(), if_none_match.clone()],
+                vec![env.clone(), service.clone(), provider.clone(), region.clone(), rev.clone(), reveal.clone(), if_none_match.clone()],
                 ok_json("The effective configuration (the JSON of `strata resolve`); `ETag`, `Strata-Revision` and `Strata-Target` headers."),
-                &["BadRequest", "NotModified", "NotFound", "Unprocessable"],
+                &["BadRequest", "NotModified", "NotFound", "Unprocessable", "RevealUnavailable"],
             ),
             "/v1/config/{env}/{service}/{path}": get(
                 "getParam",
                 "One parameter of the effective configuration.",
-                vec![env, service, path_param("path", "`db.pool.max_size` or `db/pool/max_size`."), provider, region, rev, if_none_match],
+                vec![env, service, path_param("path", "`db.pool.max_size` or `db/pool/max_size`."), provider, region, rev, reveal, if_none_match],
                 ok_json("`{service, target, revision, path, value}`."),
-                &["BadRequest", "NotModified", "NotFound", "Unprocessable"],
+                &["BadRequest", "NotModified", "NotFound", "Unprocessable", "RevealUnavailable"],
             ),
             "/v1/revisions": get(
                 "listRevisions",
@@ -216,10 +396,20 @@ pub(crate) fn document() -> Value {
                 "NotFound": error_response("Unknown route, service, target, revision, parameter or request."),
                 "HeadersTooLarge": error_response("The header block is over 16 KiB or 100 fields (`details.limit`; see docs/server.md, Limits)."),
                 "Unprocessable": error_response("The stored configuration does not resolve."),
-                "Unavailable": error_response("The store did not answer (and nothing was cached), or holds no revision."),
+                "Unavailable": error_response("The store did not answer (`store_unavailable`, with `Retry-After` in seconds; writes always need the store), or holds no revision."),
+                "Conflict": error_response("`conflict`: parameters changed since the changeset's base (`details.params`, `details.conflicts`); `already_approved`; `request_closed` (`details.status`)."),
+                "Invalid": error_response("`invalid_configuration`: the changeset makes the configuration invalid (`details.findings`, in the shape of the check report's findings)."),
+                "Frozen": error_response("`frozen`: a freeze refuses the change (`details: {freeze, scope, until_ms, params, override}`); freezes are not built yet."),
+                "RevealUnavailable": error_response("`reveal_unavailable`: the server holds no age identity to decrypt secrets."),
             },
         },
-    })
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in write_paths() {
+            paths.insert(path.to_string(), item);
+        }
+    }
+    doc
 }
 
 fn error_response(description: &str) -> Value {
@@ -239,9 +429,9 @@ mod tests {
         let start = src.find("pub fn router(").unwrap_or(0);
         let end = src[start..].find("\n}\n").map_or(src.len(), |e| start + e);
         src[start..end]
-            .split(".route(\"")
+            .split(".route(")
             .skip(1)
-            .filter_map(|s| s.split('"').next())
+            .filter_map(|s| s.trim_start().strip_prefix('"')?.split('"').next())
             .map(|p| p.replace("{*", "{"))
             .collect()
     }
@@ -269,20 +459,35 @@ mod tests {
     fn every_operation_names_its_path_parameters() {
         let doc = document();
         for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-            let op = &item["get"];
-            let names: Vec<&str> = op["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|p| p["in"] == "path")
-                .filter_map(|p| p["name"].as_str())
-                .collect();
-            let wanted = path.matches('{').count();
-            assert_eq!(names.len(), wanted, "{path}");
-            for n in names {
-                assert!(path.contains(&format!("{{{n}}}")), "{path}: {n}");
+            let ops = item.as_object().unwrap_or_else(|| panic!("{path}"));
+            assert!(!ops.is_empty(), "{path}");
+            for (method, op) in ops {
+                let names: Vec<&str> = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                let wanted = path.matches('{').count();
+                assert_eq!(names.len(), wanted, "{method} {path}");
+                for n in names {
+                    assert!(path.contains(&format!("{{{n}}}")), "{path}: {n}");
+                }
+                let ok = op["responses"]
+                    .as_object()
+                    .is_some_and(|r| r.keys().any(|k| k.starts_with('2')));
+                assert!(ok, "{method} {path} has no 2xx answer");
+                for code in op["responses"].as_object().into_iter().flatten() {
+                    if let Some(r) = code.1["$ref"].as_str() {
+                        let name = r.rsplit('/').next().unwrap_or_default();
+                        assert!(
+                            doc["components"]["responses"][name].is_object(),
+                            "{method} {path}: {r}"
+                        );
+                    }
+                }
             }
-            assert!(op["responses"]["200"].is_object(), "{path}");
         }
     }
 }

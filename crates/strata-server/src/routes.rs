@@ -9,7 +9,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use strata_core::access::Action;
@@ -40,6 +40,24 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(api::audit))
         .route("/v1/requests", get(api::requests))
         .route("/v1/requests/{id}", get(api::request))
+        .route("/v1/changes", post(crate::changes::post_changes))
+        .route("/v1/validate", post(crate::changes::post_validate))
+        .route(
+            "/v1/requests/{id}/approve",
+            post(crate::request_actions::approve),
+        )
+        .route(
+            "/v1/requests/{id}/reject",
+            post(crate::request_actions::reject),
+        )
+        .route(
+            "/v1/tokens",
+            get(crate::tokens_api::list).post(crate::tokens_api::create),
+        )
+        .route(
+            "/v1/tokens/{id}",
+            axum::routing::delete(crate::tokens_api::revoke),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -102,12 +120,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `?provider=&region=&rev=`
+/// `?provider=&region=&rev=&reveal=`
 #[derive(Debug, Default, Deserialize)]
 struct ConfigQuery {
     provider: Option<String>,
     region: Option<String>,
     rev: Option<String>,
+    /// Decrypt secrets (see `reveal.rs`).
+    reveal: Option<bool>,
 }
 
 /// What a configuration read has established before answering.
@@ -117,6 +137,32 @@ struct Read {
     cached: Arc<Cached>,
     etag: String,
     not_modified: bool,
+    /// `?reveal=true`, with who asked and the head whose policy decides.
+    reveal: Option<Arc<Judge>>,
+}
+
+impl Read {
+    /// The revealed answer of this read (see `reveal.rs`).
+    async fn reveal(
+        self,
+        state: &AppState,
+        service: String,
+        segments: Vec<Segment>,
+        one: bool,
+    ) -> Result<Response, ApiError> {
+        let Some(judge) = self.reveal else {
+            return Err(ApiError::internal("not a reveal"));
+        };
+        let r = crate::reveal::Reveal {
+            judge,
+            snap: self.snap,
+            target: self.target,
+            service,
+            segments,
+            one,
+        };
+        crate::reveal::answer(state, r).await
+    }
 }
 
 async fn config(
@@ -127,6 +173,9 @@ async fn config(
 ) -> Result<Response, ApiError> {
     let Path((env, service)) = path.map_err(path_error)?;
     let read = prepare(&state, &headers, &env, &service, &[], query).await?;
+    if read.reveal.is_some() {
+        return read.reveal(&state, service, Vec::new(), false).await;
+    }
     if read.not_modified {
         return Ok(not_modified(&read.etag));
     }
@@ -152,6 +201,9 @@ async fn param(
         .with("param", name)
         .with("target", read.target));
     };
+    if read.reveal.is_some() {
+        return read.reveal(&state, service, segments, true).await;
+    }
     if read.not_modified {
         return Ok(not_modified(&read.etag));
     }
@@ -245,12 +297,14 @@ async fn prepare(
     let cached = state
         .effective(snap.clone(), target.clone(), service.to_string())
         .await?;
+    let reveal = (query.reveal == Some(true)).then_some(judge);
     Ok(Read {
         snap,
         target,
         cached,
         etag,
         not_modified,
+        reveal,
     })
 }
 

@@ -6,7 +6,6 @@ use strata_store::StoreError;
 use strata_store::audit::NewAuditEntry;
 use strata_store::model::CommitMeta;
 use strata_store::repo::{CommitExtras, ImportOutcome, Repository};
-use strata_store::tokens::NewToken;
 
 /// Why seeding failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,24 +70,8 @@ pub fn create_token(
     principal: &str,
     by: &str,
 ) -> Result<strata_auth::token::SecretText, SeedError> {
-    let (token, hashed) = strata_auth::token::generate(principal)?;
-    let now = crate::now_ms();
-    let mut e = NewAuditEntry::new(now, by, "token-create", "");
-    let mut detail = serde_json::Map::new();
-    detail.insert("token".into(), token.id.clone().into());
-    detail.insert("for".into(), principal.into());
-    e.detail = Some(detail);
-    repo.store().token_create(
-        &NewToken {
-            id: hashed.id,
-            principal: hashed.principal,
-            hash: hashed.hash,
-            created_ms: now,
-            expires_ms: None,
-        },
-        &[e],
-    )?;
-    Ok(token.secret_text)
+    let issued = crate::tokens_api::issue(repo, principal, None, by, None, crate::now_ms())?;
+    Ok(issued.secret)
 }
 
 /// Makes a store at `store` (a SQLite path or PostgreSQL URL) holding the project in

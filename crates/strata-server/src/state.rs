@@ -41,6 +41,8 @@ struct Inner {
     metrics: Metrics,
     /// The head's identity section (JWT verification, webhook) and its caches.
     auth: crate::auth::AuthCache,
+    /// The age identities that decrypt secrets for `?reveal=true` (set once, if ever).
+    identities: std::sync::OnceLock<strata_store::crypto::Identities>,
 }
 
 /// A revision with its project and the access policy it holds.
@@ -91,8 +93,20 @@ impl AppState {
                 tokens: Mutex::new(HashMap::new()),
                 metrics: Metrics::default(),
                 auth: crate::auth::AuthCache::default(),
+                identities: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives the server the age identities that decrypt secrets for `?reveal=true`
+    /// (without them, reveals answer 501). Only the first call counts.
+    pub fn set_identities(&self, ids: strata_store::crypto::Identities) {
+        let _ = self.inner.identities.set(ids);
+    }
+
+    /// The age identities for `?reveal=true`, when the server has them.
+    pub(crate) fn identities(&self) -> Option<&strata_store::crypto::Identities> {
+        self.inner.identities.get()
     }
 
     /// The server's metrics.

@@ -11,3 +11,4 @@ fn fresh() -> suite::Running {
 http_suite!(fresh());
 auth_suite!(fresh());
 limits_suite!(fresh());
+writes_suite!(fresh());

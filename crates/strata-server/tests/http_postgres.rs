@@ -38,6 +38,7 @@ fn fresh() -> suite::Running {
 http_suite!(fresh());
 auth_suite!(fresh());
 limits_suite!(fresh());
+writes_suite!(fresh());
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 
@@ -59,6 +60,62 @@ fn reads_go_on_from_memory_when_the_store_is_gone() {
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(after.body, before.body);
     assert_eq!(after.etag, before.etag);
+}
+
+#[test]
+fn writes_are_refused_with_retry_after_when_the_store_is_gone() {
+    let s = fresh();
+    let change = serde_json::json!({"changes": [
+        {"set": "checkout:replicas", "layer": "env/dev", "value": 3}
+    ]});
+    let before = s.get(CONFIG, Some(s.admin()), None);
+    assert_eq!(before.status, 200, "{}", before.body);
+    let (_, name) = s.store().rsplit_once('/').unwrap();
+    let mut client = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let writes = [
+        s.post("/v1/changes", Some(s.admin()), &change),
+        s.post(
+            "/v1/validate",
+            Some(s.admin()),
+            &serde_json::json!({ "changeset": change }),
+        ),
+        s.post(
+            "/v1/requests/R00000000/approve",
+            Some(s.admin()),
+            &serde_json::json!({}),
+        ),
+        s.post(
+            "/v1/requests/R00000000/reject",
+            Some(s.admin()),
+            &serde_json::json!({"reason": "x"}),
+        ),
+        s.post(
+            "/v1/tokens",
+            Some(s.admin()),
+            &serde_json::json!({"principal": "x"}),
+        ),
+        s.request(
+            "DELETE",
+            "/v1/tokens/000000000000",
+            Some(s.admin()),
+            None,
+            &[],
+        ),
+    ];
+    for w in &writes {
+        assert_eq!(w.status, 503, "{}", w.body);
+        assert_eq!(w.body["error"]["code"], "store_unavailable", "{}", w.body);
+        let retry: u64 = w.headers["retry-after"].parse().unwrap();
+        assert!(retry >= 1, "{retry}");
+    }
+    // Reads go on from memory.
+    let after = s.get(CONFIG, Some(s.admin()), None);
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body, before.body);
 }
 
 #[test]

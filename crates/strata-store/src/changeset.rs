@@ -143,6 +143,159 @@ impl Changeset {
     }
 }
 
+impl Changeset {
+    /// Reads a changeset given as JSON (the body of `POST /v1/changes`): the fields of a
+    /// `CHANGESET.yaml` file, `{base?, message?, changes: [{set|unset, layer, value}]}`.
+    /// Errors name the field or the change at fault (`changes[2].layer`).
+    pub fn from_json(doc: &serde_json::Value) -> Result<Changeset, StoreError> {
+        use serde_json::Value as J;
+        let bad = |msg: String| StoreError::Invalid(msg);
+        let Some(top) = doc.as_object() else {
+            return Err(bad(
+                "a changeset must be a JSON object with `changes` (and optionally `base`, `message`)".into(),
+            ));
+        };
+        let mut cs = Changeset::default();
+        for (k, v) in top {
+            match k.as_str() {
+                "base" => {
+                    cs.base = match v {
+                        J::Null => None,
+                        J::String(s) if !s.is_empty() => Some(s.clone()),
+                        J::Number(n) if n.is_u64() => Some(n.to_string()),
+                        _ => {
+                            return Err(bad(
+                                "`base` must be a revision id, tag or `#SEQ` (a string)".into(),
+                            ));
+                        }
+                    }
+                }
+                "message" => {
+                    cs.message = match v {
+                        J::Null => None,
+                        J::String(s) => Some(s.clone()),
+                        _ => return Err(bad("`message` must be a string".into())),
+                    }
+                }
+                "changes" => {
+                    let Some(items) = v.as_array() else {
+                        return Err(bad("`changes` must be a list of `{set: SERVICE:PATH, layer: LEVEL, value: V}` / `{unset: SERVICE:PATH, layer: LEVEL}` objects".into()));
+                    };
+                    for (i, item) in items.iter().enumerate() {
+                        cs.edits.push(change_from_json(i, item)?);
+                    }
+                }
+                other => {
+                    return Err(bad(format!(
+                        "unknown field `{other}` in a changeset; known: base, message, changes"
+                    )));
+                }
+            }
+        }
+        if cs.edits.is_empty() {
+            return Err(bad("the changeset has no `changes`".into()));
+        }
+        Ok(cs)
+    }
+
+    /// The changeset in the `CHANGESET.yaml` format, written as JSON (which is YAML):
+    /// what a change request stores and [`Changeset::parse`] reads back.
+    pub fn to_text(&self) -> String {
+        let changes: Vec<serde_json::Value> = self
+            .edits
+            .iter()
+            .map(|e| match &e.value {
+                Some(v) => {
+                    serde_json::json!({"set": e.param.to_string(), "layer": e.layer, "value": v})
+                }
+                None => serde_json::json!({"unset": e.param.to_string(), "layer": e.layer}),
+            })
+            .collect();
+        let mut doc = serde_json::Map::new();
+        if let Some(b) = &self.base {
+            doc.insert("base".into(), b.clone().into());
+        }
+        if let Some(m) = &self.message {
+            doc.insert("message".into(), m.clone().into());
+        }
+        doc.insert("changes".into(), changes.into());
+        serde_json::to_string_pretty(&serde_json::Value::Object(doc)).unwrap_or_default()
+    }
+}
+
+/// One item of a JSON changeset's `changes`, named `changes[i]` in errors.
+fn change_from_json(i: usize, item: &serde_json::Value) -> Result<ParamEdit, StoreError> {
+    let at = |field: &str, msg: String| {
+        let place = if field.is_empty() {
+            format!("changes[{i}]")
+        } else {
+            format!("changes[{i}].{field}")
+        };
+        StoreError::Invalid(format!("{place}: {msg}"))
+    };
+    let Some(m) = item.as_object() else {
+        return Err(at("", "a change must be an object: `{set: SERVICE:PATH, layer: LEVEL, value: V}` or `{unset: SERVICE:PATH, layer: LEVEL}`".into()));
+    };
+    for k in m.keys() {
+        if !matches!(k.as_str(), "set" | "unset" | "layer" | "value") {
+            return Err(at(
+                k,
+                format!("unknown field `{k}` in a change; known: set, unset, layer, value"),
+            ));
+        }
+    }
+    let (field, node, is_set) = match (m.get("set"), m.get("unset")) {
+        (Some(p), None) => ("set", p, true),
+        (None, Some(p)) => ("unset", p, false),
+        _ => {
+            return Err(at(
+                "",
+                "a change needs exactly one of `set` and `unset`".into(),
+            ));
+        }
+    };
+    let text = node
+        .as_str()
+        .ok_or_else(|| at(field, "write the parameter as SERVICE:PATH".into()))?;
+    let param = parse_param(text).map_err(|e| at(field, e.to_string()))?;
+    let layer = match m.get("layer") {
+        None => {
+            return Err(at(
+                "layer",
+                format!("the change of `{text}` has no `layer` (e.g. `base` or `env/prod`)"),
+            ));
+        }
+        Some(l) => l
+            .as_str()
+            .ok_or_else(|| {
+                at(
+                    "layer",
+                    "`layer` must be a string such as `env/prod`".into(),
+                )
+            })?
+            .to_string(),
+    };
+    check_layer(&layer).map_err(|e| at("layer", e.to_string()))?;
+    let value = match (is_set, m.get("value")) {
+        (true, Some(v)) => Some(v.clone()),
+        (true, None) => {
+            return Err(at(
+                "value",
+                format!("the change of `{text}` sets no `value`"),
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(at("value", "an `unset` change takes no `value`".into()));
+        }
+        (false, None) => None,
+    };
+    Ok(ParamEdit {
+        param,
+        layer,
+        value,
+    })
+}
+
 fn scalar_text(n: &Node) -> Option<String> {
     match &n.value {
         Value::Str(s) => Some(s.to_string()),
@@ -229,6 +382,65 @@ mod tests {
         assert_eq!(cs.edits[0].value, Some(serde_json::json!(50)));
         assert_eq!(cs.edits[0].file_stem(), "layers/env/prod/checkout");
         assert_eq!(cs.edits[1].value, None);
+    }
+
+    #[test]
+    fn reads_a_json_changeset_and_writes_it_back() {
+        let doc = serde_json::json!({
+            "base": "abc123",
+            "message": "raise",
+            "changes": [
+                {"set": "checkout:db.pool.max", "layer": "env/prod", "value": {"a": [1, 2]}},
+                {"unset": "checkout:legacy", "layer": "base"},
+            ],
+        });
+        let cs = Changeset::from_json(&doc).unwrap();
+        assert_eq!(cs.base.as_deref(), Some("abc123"));
+        assert_eq!(cs.edits[0].value, Some(serde_json::json!({"a": [1, 2]})));
+        assert_eq!(cs.edits[1].value, None);
+        let again = Changeset::parse(&cs.to_text(), "request").unwrap();
+        assert_eq!(again, cs);
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let cases = [
+            (serde_json::json!([]), "JSON object"),
+            (serde_json::json!({"changes": []}), "no `changes`"),
+            (
+                serde_json::json!({"bogus": 1, "changes": []}),
+                "unknown field `bogus`",
+            ),
+            (serde_json::json!({"base": 3.5, "changes": []}), "`base`"),
+            (
+                serde_json::json!({"changes": [{"set": "a:b", "layer": "base", "value": 1}, {"set": "a:b"}]}),
+                "changes[1].layer",
+            ),
+            (
+                serde_json::json!({"changes": [{"set": "a", "layer": "base", "value": 1}]}),
+                "changes[0].set",
+            ),
+            (
+                serde_json::json!({"changes": [{"unset": "a:b", "layer": "../x"}]}),
+                "changes[0].layer: invalid layer",
+            ),
+            (
+                serde_json::json!({"changes": [{"unset": "a:b", "layer": "b", "value": 1}]}),
+                "changes[0].value",
+            ),
+            (
+                serde_json::json!({"changes": [{"set": "a:b", "unset": "a:c", "layer": "b"}]}),
+                "changes[0]: a change needs exactly one",
+            ),
+            (
+                serde_json::json!({"changes": [{"set": "a:b", "layer": "b", "valeu": 1}]}),
+                "changes[0].valeu: unknown field",
+            ),
+        ];
+        for (doc, what) in cases {
+            let e = Changeset::from_json(&doc).unwrap_err().to_string();
+            assert!(e.contains(what), "{doc} gave {e}");
+        }
     }
 
     #[test]

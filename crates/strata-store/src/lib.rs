@@ -40,10 +40,12 @@ pub mod model;
 pub mod postgres;
 pub mod repo;
 pub mod requests;
+pub mod reveal;
 pub mod source;
 pub mod sqlite;
 pub mod tokens;
 pub mod tree;
+pub mod workflow;
 
 pub use error::StoreError;
 pub use repo::{Repository, open};

@@ -600,6 +600,41 @@ impl Repository {
         }
     }
 
+    /// The project of `on` with the changeset's edits applied in memory — what
+    /// [`Repository::apply`] would commit on `on` — without writing anything (for
+    /// validating a changeset before it is committed or proposed). Refuses what `apply`
+    /// refuses: edits to undeclared services, unknown levels and plaintext secrets.
+    pub fn preview(&self, cs: &Changeset, on: &Revision) -> Result<Project, StoreError> {
+        let source = self.source(on)?;
+        let project = Project::load(Arc::new(source.with_overlay(BTreeMap::new())))
+            .map_err(|e| StoreError::Project(e.to_string()))?;
+        let edited = |svc: &str| cs.edits.iter().any(|e| e.param.service == svc);
+        let secrets = Secrets::load_for(&project.config, &source, edited)?;
+        self.check_edits(&project.config, &secrets, &cs.edits)?;
+        let (changes, _) = plan_edits(&source, &cs.edits)?;
+        Project::load(Arc::new(source.with_overlay(changes)))
+            .map_err(|e| StoreError::Project(e.to_string()))
+    }
+
+    /// Refuses a changeset whose base is behind `head` when its edits collide with
+    /// parameters changed since the base ([`StoreError::Conflict`], as
+    /// [`Repository::apply`] would); a changeset without a base, or on the head, passes.
+    pub fn check_base(&self, cs: &Changeset, head: &Revision) -> Result<(), StoreError> {
+        let Some(spec) = &cs.base else {
+            return Ok(());
+        };
+        let base = self.resolve_rev(spec)?;
+        if base.id == head.id {
+            return Ok(());
+        }
+        let conflicts = self.conflicts(&base, head, &cs.edits)?;
+        if conflicts.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(conflicts))
+        }
+    }
+
     /// Refuses edits to undeclared services, unknown levels and plaintext secrets.
     fn check_edits(
         &self,

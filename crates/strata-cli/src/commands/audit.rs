@@ -6,7 +6,6 @@ use std::path::Path;
 use clap::{Args, Subcommand, ValueEnum};
 use strata_core::access::Action;
 use strata_store::audit::AuditFilter;
-use strata_store::tokens::NewToken;
 
 use super::requests::expiry;
 use super::store_opts::{StoreOpts, format_time, now_ms};
@@ -202,28 +201,21 @@ pub fn token(root: &Path, cmd: TokenCommand) -> Result<(), CliError> {
             let guard = Guard::new(&repo)?;
             let rule = guard.require_everywhere(Action::Admin, "token-create")?;
             let expires_ms = args.expires.as_deref().map(expiry).transpose()?;
-            let (token, hashed) = strata_auth::token::generate(&args.principal)
-                .map_err(|e| CliError::Io(format!("cannot make a token: {e}")))?;
-            let now = now_ms();
-            let mut e = guard.entry("token-create", "");
-            e.rule = Some(rule);
-            let mut detail = serde_json::Map::new();
-            detail.insert("token".into(), token.id.clone().into());
-            detail.insert("for".into(), args.principal.clone().into());
-            e.detail = Some(detail);
-            repo.store()
-                .token_create(
-                    &NewToken {
-                        id: hashed.id.clone(),
-                        principal: hashed.principal.clone(),
-                        hash: hashed.hash.clone(),
-                        created_ms: now,
-                        expires_ms,
-                    },
-                    &[e],
-                )
-                .map_err(CliError::from_store)?;
-            println!("{}", token.secret_text.expose());
+            let token = strata_server::tokens_api::issue(
+                &repo,
+                &args.principal,
+                expires_ms,
+                &guard.actor.principal,
+                Some(rule),
+                now_ms(),
+            )
+            .map_err(|e| match e {
+                strata_server::seed::SeedError::Store(e) => CliError::from_store(e),
+                strata_server::seed::SeedError::Token(e) => {
+                    CliError::Io(format!("cannot make a token: {e}"))
+                }
+            })?;
+            println!("{}", token.secret.expose());
             eprintln!(
                 "token {} for {}: shown once, keep it secret (STRATA_TOKEN=… or --token)",
                 token.id, args.principal

@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use strata_core::access::Action;
-use strata_core::path::segments_to_string;
-use strata_core::value::{Node, Value};
+use strata_core::value::Node;
 use strata_store::changeset::{ParamEdit, check_layer, parse_param};
-use strata_store::crypto::{self, Identities};
+use strata_store::crypto::Identities;
 use strata_store::repo::CommitExtras;
 
 use super::changes::report;
@@ -234,37 +233,6 @@ pub fn keys(root: &Path, cmd: KeysCommand) -> Result<(), CliError> {
 /// Replaces every `ENC[strata:v1,…]` value under `node` with its plaintext, decrypting
 /// with the parameter path it is bound to (`service:path`).
 pub fn reveal(service: &str, node: &mut Node, ids: &Identities) -> Result<(), CliError> {
-    fn walk(
-        service: &str,
-        node: &mut Node,
-        path: &mut Vec<strata_core::path::Segment>,
-        ids: &Identities,
-    ) -> Result<(), CliError> {
-        use strata_core::path::Segment;
-        match &mut node.value {
-            Value::Map(m) => {
-                for (k, v) in m.iter_mut() {
-                    path.push(Segment::Key(k.clone()));
-                    walk(service, v, path, ids)?;
-                    path.pop();
-                }
-            }
-            Value::List(items) => {
-                for (i, v) in items.iter_mut().enumerate() {
-                    path.push(Segment::Index(i));
-                    walk(service, v, path, ids)?;
-                    path.pop();
-                }
-            }
-            Value::Str(s) if crypto::is_ciphertext(s) => {
-                let param = format!("{service}:{}", segments_to_string(path));
-                let plain = crypto::decrypt(s, &param, ids)
-                    .map_err(|e| CliError::Usage(format!("cannot reveal {param}: {e}")))?;
-                node.value = Value::Str(plain.into());
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-    walk(service, node, &mut Vec::new(), ids)
+    strata_store::reveal::reveal_tree(service, &[], node, ids)
+        .map_err(|e| CliError::Usage(e.to_string()))
 }

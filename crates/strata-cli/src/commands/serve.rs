@@ -42,6 +42,12 @@ pub struct ServeArgs {
     /// clear text).
     #[arg(long)]
     insecure: bool,
+
+    /// An age identity file (AGE-SECRET-KEY-1…) that decrypts secrets for
+    /// `?reveal=true` reads by principals allowed to `read-secret` (without one, such
+    /// reads answer 501).
+    #[arg(long, env = "STRATA_AGE_IDENTITY", value_name = "FILE")]
+    identity: Option<PathBuf>,
 }
 
 /// Arguments of `strata demo`.
@@ -76,6 +82,13 @@ pub fn serve(root: &Path, args: ServeArgs) -> Result<(), CliError> {
     require_existing(&location)?;
     let mut config = ServerConfig::new(location, args.bind);
     config.tls = tls;
+    if let Some(path) = args
+        .identity
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        config.identities = Some(super::secrets::identities(Some(path))?);
+    }
     runtime()?.block_on(async move {
         let server = Server::bind(config).await.map_err(server_error)?;
         let addr = server.local_addr().map_err(server_error)?;

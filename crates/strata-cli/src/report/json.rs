@@ -1,124 +1,14 @@
 //! The JSON format: a versioned document for programs, described field by field in
-//! `docs/report-format.md`. Additive changes keep [`VERSION`]; renaming or removing a field,
-//! or changing its meaning, bumps it.
+//! `docs/report-format.md`. The document is built by `strata_core::validate::report_json`
+//! (the server answers the same); this module renders it as text.
 
-use serde::Serialize;
-use strata_core::validate::report::{Finding, Report, Severity, Unit};
+use strata_core::validate::report::Report;
+use strata_core::validate::report_json::document;
 
-use super::{RenderOptions, Summary};
-
-/// The version of the JSON report format.
-pub const VERSION: u32 = 1;
-
-#[derive(Serialize)]
-struct Document<'r> {
-    version: u32,
-    tool: Tool<'r>,
-    summary: JsonSummary,
-    units: Vec<JsonUnit<'r>>,
-    project: Vec<JsonFinding<'r>>,
-}
-
-#[derive(Serialize)]
-struct Tool<'r> {
-    name: &'static str,
-    version: &'r str,
-}
-
-#[derive(Serialize)]
-struct JsonSummary {
-    errors: usize,
-    warnings: usize,
-    infos: usize,
-    units: usize,
-    targets: usize,
-    services: usize,
-    failed: bool,
-    fail_on: Severity,
-}
-
-#[derive(Serialize)]
-struct JsonUnit<'r> {
-    target: &'r str,
-    env: &'r str,
-    provider: &'r str,
-    service: &'r str,
-    protected: bool,
-    failed: bool,
-    findings: Vec<JsonFinding<'r>>,
-}
-
-#[derive(Serialize)]
-struct JsonFinding<'r> {
-    severity: Severity,
-    rule: &'r str,
-    service: &'r str,
-    target: Option<&'r str>,
-    param: Option<&'r str>,
-    address: String,
-    message: &'r str,
-    hint: Option<&'r str>,
-    location: Option<Location>,
-}
-
-#[derive(Serialize)]
-struct Location {
-    path: String,
-    line: u32,
-    col: u32,
-}
-
-fn finding<'r>(f: &'r Finding, opts: &RenderOptions) -> JsonFinding<'r> {
-    JsonFinding {
-        severity: f.severity,
-        rule: &f.rule,
-        service: &f.service,
-        target: f.target.as_deref(),
-        param: f.param.as_deref(),
-        address: f.address(),
-        message: &f.message,
-        hint: f.hint.as_deref(),
-        location: f.location.as_ref().map(|l| Location {
-            path: (opts.display_path)(&l.path),
-            line: l.line,
-            col: l.col,
-        }),
-    }
-}
-
-fn unit<'r>(u: &'r Unit, opts: &RenderOptions) -> JsonUnit<'r> {
-    JsonUnit {
-        target: &u.target,
-        env: &u.env,
-        provider: &u.provider,
-        service: &u.service,
-        protected: u.protected,
-        failed: u.findings.iter().any(|f| f.severity >= opts.fail_on),
-        findings: u.findings.iter().map(|f| finding(f, opts)).collect(),
-    }
-}
+use super::RenderOptions;
 
 pub(super) fn render(report: &Report, opts: &RenderOptions) -> String {
-    let s = Summary::of(report, opts.fail_on);
-    let doc = Document {
-        version: VERSION,
-        tool: Tool {
-            name: "strata",
-            version: opts.tool_version,
-        },
-        summary: JsonSummary {
-            errors: s.errors,
-            warnings: s.warnings,
-            infos: s.infos,
-            units: s.units,
-            targets: s.targets,
-            services: s.services,
-            failed: s.failed,
-            fail_on: opts.fail_on,
-        },
-        units: report.units.iter().map(|u| unit(u, opts)).collect(),
-        project: report.project.iter().map(|f| finding(f, opts)).collect(),
-    };
+    let doc = document(report, opts.fail_on, opts.tool_version, opts.display_path);
     let mut out = serde_json::to_string_pretty(&doc).expect("a report serializes to JSON");
     out.push('\n');
     out
@@ -130,6 +20,7 @@ mod tests {
 
     use super::super::tests::{fixture, opts};
     use super::*;
+    use strata_core::validate::report::Severity;
 
     #[test]
     fn versioned_document_with_summary() {

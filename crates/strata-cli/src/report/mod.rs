@@ -89,20 +89,15 @@ pub(crate) struct Summary {
 
 impl Summary {
     pub fn of(report: &Report, fail_on: Severity) -> Self {
-        let mut targets: Vec<&str> = report.units.iter().map(|u| u.target.as_str()).collect();
-        targets.sort_unstable();
-        targets.dedup();
-        let mut services: Vec<&str> = report.units.iter().map(|u| u.service.as_str()).collect();
-        services.sort_unstable();
-        services.dedup();
+        let s = strata_core::validate::report_json::ReportSummary::of(report, fail_on);
         Summary {
-            errors: report.count(Severity::Error),
-            warnings: report.count(Severity::Warning),
-            infos: report.count(Severity::Info),
-            units: report.units.len(),
-            targets: targets.len(),
-            services: services.len(),
-            failed: report.fails(fail_on),
+            errors: s.errors,
+            warnings: s.warnings,
+            infos: s.infos,
+            units: s.units,
+            targets: s.targets,
+            services: s.services,
+            failed: s.failed,
         }
     }
 

@@ -36,6 +36,7 @@
 mod approvals;
 mod decide;
 mod policy;
+mod writes;
 
 use std::fmt;
 use std::str::FromStr;
@@ -47,6 +48,10 @@ pub use approvals::{Approval, ApprovalRule, Refusal, Verdict, judge, parse_durat
 pub use policy::{
     AccessPolicy, EnvGlob, Group, ParamPattern, PolicyError, PolicyErrorKind, PrincipalDef, Role,
     Rule,
+};
+pub use writes::{
+    EditDenied, EditScope, Edited, Given, Ruling, approvals_covering, decide_edits, layer_envs,
+    unmet_approvals,
 };
 
 /// Something a principal may be allowed to do.

@@ -6,4 +6,5 @@ pub mod check;
 pub mod contract;
 pub mod evolution;
 pub mod report;
+pub mod report_json;
 pub mod schema;
