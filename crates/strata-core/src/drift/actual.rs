@@ -210,7 +210,7 @@ mod tests {
         let name: Arc<str> = Arc::from("t.json");
         parse_document(
             &name,
-            0,
+            crate::value::FileId(0),
             text.as_bytes(),
             Format::Json,
             ParseOptions { templates: false },
