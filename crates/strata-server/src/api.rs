@@ -28,7 +28,7 @@ pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// Authenticates and requires `read` on at least one service in one environment (the
 /// coarse check of endpoints whose data is not per service). The head snapshot comes
 /// back with the principal.
-async fn reader(
+pub(crate) async fn reader(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<(String, Arc<Snapshot>), ApiError> {

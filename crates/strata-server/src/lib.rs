@@ -8,6 +8,7 @@
 pub mod access;
 mod api;
 pub mod background;
+mod drift;
 mod error;
 mod metrics;
 mod openapi;

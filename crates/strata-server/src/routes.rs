@@ -38,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(api::audit))
         .route("/v1/requests", get(api::requests))
         .route("/v1/requests/{id}", get(api::request))
+        .route("/v1/drift", get(crate::drift::drift))
+        .route("/v1/actual/{env}/{service}", crate::drift::actual())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

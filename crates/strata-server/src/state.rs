@@ -39,6 +39,8 @@ struct Inner {
     /// Token hash → its row and when the store last said so.
     tokens: Mutex<HashMap<String, (Instant, TokenRow)>>,
     metrics: Metrics,
+    /// Drift reports per (revision, query).
+    drift: crate::drift::DriftCache,
 }
 
 /// A revision with its project and the access policy it holds.
@@ -88,6 +90,7 @@ impl AppState {
                 cache: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
                 metrics: Metrics::default(),
+                drift: crate::drift::DriftCache::default(),
             }),
         }
     }
@@ -95,6 +98,11 @@ impl AppState {
     /// The server's metrics.
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The cache of drift reports.
+    pub(crate) fn drift_cache(&self) -> &crate::drift::DriftCache {
+        &self.inner.drift
     }
 
     /// Runs `f` on the repository in a blocking task, timed as the store call `op`.

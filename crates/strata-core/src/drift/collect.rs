@@ -285,12 +285,16 @@ pub fn plan<'p>(project: &'p Project, sel: &Selection<'_>) -> Result<Plan<'p>, D
     })
 }
 
+/// Decrypts the secrets of a service's configuration in place (service, configuration);
+/// the error says which secret could not be decrypted.
+pub type Reveal<'a> = dyn Fn(&str, &mut Node) -> Result<(), String> + Sync + 'a;
+
 /// How secrets are handled: decrypted by the caller (it holds an age identity), or
 /// compared as ciphertext. Values are never shown either way.
 #[derive(Clone, Copy)]
 pub struct SecretHandling<'a> {
     /// Decrypts the secrets of a service's configuration in place; `None`: no identity.
-    pub reveal: Option<&'a (dyn Fn(&str, &mut Node) -> Result<(), String> + Sync)>,
+    pub reveal: Option<&'a Reveal<'a>>,
     /// Whether a string is a Strata ciphertext (`strata_store::crypto::is_ciphertext`).
     pub is_ciphertext: fn(&str) -> bool,
     /// How the reader gets secrets compared, for the notes (the CLI: `pass --identity
@@ -351,6 +355,19 @@ pub fn run(
         if !targets.contains(&t) {
             targets.push(t);
         }
+    }
+    if targets.is_empty() {
+        // Only the reference environment is selected: nothing to compare (and no rule
+        // can be judged dead on nothing).
+        return Ok(Collected {
+            items: Vec::new(),
+            reference: plan.reference_env.clone(),
+            today: opts.today,
+            dead_rules: Vec::new(),
+            since,
+            notes: Vec::new(),
+            pairs: Vec::new(),
+        });
     }
     let want_dead = opts.dead_rules;
     let mut dead = DeadRules::new(policy);

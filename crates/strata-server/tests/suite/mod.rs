@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each backend's file uses the suite through the macro
 
+pub mod drift;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;

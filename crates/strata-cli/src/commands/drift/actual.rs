@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use strata_core::drift::actual::{ActualOptions, compare};
-use strata_core::drift::collect::{SecretHandling, load_policy, read_schemas, selected_services};
+use strata_core::drift::collect::{
+    Reveal, SecretHandling, load_policy, read_schemas, selected_services,
+};
 use strata_core::drift::report::Collected;
 use strata_core::parse::{Format, ParseOptions, parse_document};
 use strata_core::value::{Node, Value};
@@ -108,9 +110,7 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         detail: super::detail(args),
         today,
         secrets: SecretHandling {
-            reveal: revealer
-                .as_ref()
-                .map(|r| r as &(dyn Fn(&str, &mut Node) -> Result<(), String> + Sync)),
+            reveal: revealer.as_ref().map(|r| r as &Reveal<'_>),
             is_ciphertext: strata_store::crypto::is_ciphertext,
             how_to_compare: HOW_TO_COMPARE,
         },

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use strata_core::drift::collect::{
-    self as drift_collect, DriftError, RunOptions, SecretHandling, Selection,
+    self as drift_collect, DriftError, Reveal, RunOptions, SecretHandling, Selection,
 };
 use strata_core::drift::policy::{PolicyDate, VariationPolicy};
 use strata_core::drift::report::{Collected, Detail};
@@ -416,9 +416,7 @@ fn collect(root: &Path, args: &DriftArgs) -> Result<Collected, CliError> {
         today,
         dead_rules: args.service.is_empty() && args.since.is_none(),
         secrets: SecretHandling {
-            reveal: revealer
-                .as_ref()
-                .map(|r| r as &(dyn Fn(&str, &mut Node) -> Result<(), String> + Sync)),
+            reveal: revealer.as_ref().map(|r| r as &Reveal<'_>),
             is_ciphertext: strata_store::crypto::is_ciphertext,
             how_to_compare: HOW_TO_COMPARE,
         },
