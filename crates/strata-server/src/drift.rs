@@ -812,6 +812,67 @@ mod tests {
         assert!(list(Some("")).is_empty());
     }
 
+    fn key(n: u8) -> Key {
+        Key {
+            rev: strata_store::model::RevisionId(strata_store::model::Hash([n; 32])),
+            today: PolicyDate::from_unix_days(0),
+            targets: Vec::new(),
+            envs: Vec::new(),
+            reference: None,
+            services: Vec::new(),
+            hidden: 0,
+            dead_rules: true,
+            format: ReportFormat::Json,
+            all: false,
+        }
+    }
+
+    fn rendered(n: usize) -> Arc<Rendered> {
+        Arc::new(Rendered {
+            bytes: Bytes::from(vec![b'x'; n]),
+            content_type: "application/json",
+        })
+    }
+
+    #[tokio::test]
+    async fn the_cache_computes_a_report_once_and_stays_bounded() {
+        let cache = DriftCache::default();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let make = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(rendered(10))
+        };
+        let (a, b) = tokio::join!(
+            cache.get_or_make(key(0), make()),
+            cache.get_or_make(key(0), make())
+        );
+        assert!(a.is_ok() && b.is_ok());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A failure is not kept: the next request computes again.
+        let failed = cache
+            .get_or_make(key(1), async { Err(ApiError::internal("no")) })
+            .await;
+        assert!(failed.is_err());
+        assert!(!cache.lock().slots.contains_key(&key(1)));
+        for n in 1..=(MAX_CACHED as u8 + 5) {
+            let _ = cache.get_or_make(key(n), async { Ok(rendered(10)) }).await;
+        }
+        let c = cache.lock();
+        assert_eq!(c.slots.len(), MAX_CACHED);
+        assert!(
+            !c.slots.contains_key(&key(0)),
+            "the oldest is dropped first"
+        );
+        drop(c);
+        // One report over the byte bound is kept alone.
+        let _ = cache
+            .get_or_make(key(200), async { Ok(rendered(MAX_CACHED_BYTES + 1)) })
+            .await;
+        let c = cache.lock();
+        assert_eq!(c.slots.len(), 1);
+        assert!(c.slots.contains_key(&key(200)));
+    }
+
     #[test]
     fn formats_are_those_of_the_cli() {
         for f in ["json", "text", "markdown", "md", "summary"] {
