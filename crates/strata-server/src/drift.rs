@@ -595,7 +595,7 @@ fn render_actual(
     )
     .map_err(|e| {
         ApiError::internal(format!(
-            "the kept report of {} on {} does not read: {e}",
+            "the kept report of {} on {} does not parse ({e}): the service should report again",
             report.service, report.target
         ))
     })?;
@@ -625,7 +625,7 @@ fn render_actual(
     };
     let configuration: Value = serde_json::from_str(&report.config).map_err(|e| {
         ApiError::internal(format!(
-            "the kept report of {} on {} is not JSON: {e}",
+            "the kept report of {} on {} is not JSON ({e}): the service should report again",
             report.service, report.target
         ))
     })?;
@@ -705,9 +705,19 @@ pub(crate) async fn actual_post(
         ParseOptions { templates: false },
     )
     .map_err(|e| {
+        // The reader quotes an oversized integer; the body may be a secret's, so say where
+        // only.
+        let what = if e.message.starts_with("integer ") {
+            "an integer does not fit in 64 bits".to_string()
+        } else {
+            e.message
+        };
         ApiError::bad_request(format!(
-            "the body is not JSON ({e}): send the service's configuration as a JSON object"
+            "the body is not JSON (line {}, column {}: {what}): send the service's configuration as a JSON object",
+            e.line, e.col
         ))
+        .with("line", e.line)
+        .with("col", e.col)
     })?;
     if !matches!(reported.value, CoreValue::Map(_)) {
         return Err(ApiError::bad_request(format!(
@@ -724,10 +734,11 @@ pub(crate) async fn actual_post(
             let desired = project
                 .resolve(&service, &target, ResolveOptions::default())
                 .map_err(|e| err(DriftError::Resolve(e)))?;
-            let mut none = strata_core::drift::policy::VariationPolicy::default();
+            // Only the secret patterns are wanted here, not the variation rules.
+            let mut rules = strata_core::drift::policy::VariationPolicy::default();
             let services = [service.clone()];
             let secrets =
-                drift_collect::read_schemas(project, &services, &mut none).map_err(err)?;
+                drift_collect::read_schemas(project, &services, &mut rules).map_err(err)?;
             redact_secrets(
                 Some(&desired.root),
                 &mut reported,

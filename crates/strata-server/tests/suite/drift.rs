@@ -587,6 +587,21 @@ pub fn actual_errors_and_access(s: &Running) {
         "{}",
         a.body
     );
+    // A body that does not read is not quoted back (it may hold a secret).
+    let raw = s
+        .agent
+        .post(format!("{}{CHECKOUT_PROD}", s.base))
+        .header("Authorization", format!("Bearer {}", s.admin))
+        .send("{\"pin\": 918273645546372819918273645}")
+        .unwrap();
+    let b: Answer = super::answer(raw);
+    assert_eq!(
+        (b.status, error_code(&b)),
+        (400, "bad_request"),
+        "{}",
+        b.body
+    );
+    assert!(!b.body.to_string().contains("9182736455"), "{}", b.body);
     // Over the body limit.
     let big = json!({"blob": "x".repeat(4096)});
     let a = s.post(CHECKOUT_PROD, Some(&s.admin), &big);
