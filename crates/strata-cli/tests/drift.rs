@@ -205,6 +205,10 @@ fn text_report_and_exit_codes() {
     );
     let r = fx.run(&["drift", "--today", "tomorrow"]).expect(2);
     assert!(r.stderr.contains("YYYY-MM-DD"), "{}", r.stderr);
+    // The reference environment alone compares nothing (and does not crash).
+    let r = fx.run(&["drift", "--envs", "prod", "--json"]).ok().json();
+    assert_eq!(r["findings"], serde_json::json!([]));
+    assert_eq!(r["dead_rules"], serde_json::json!([]));
 }
 
 #[test]

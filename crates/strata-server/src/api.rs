@@ -29,7 +29,7 @@ pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// Authenticates and requires `read` on at least one service in one environment (the
 /// coarse check of endpoints whose data is not per service). The judge of the caller's
 /// further questions (holding the head snapshot) comes back.
-async fn reader(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiError> {
+pub(crate) async fn reader(state: &AppState, headers: &HeaderMap) -> Result<Arc<Judge>, ApiError> {
     let caller = authenticate(state, headers).await?;
     let head = state.head().await?;
     let judge = Judge::new(state, caller, head)?;

@@ -11,6 +11,7 @@ mod api;
 mod auth;
 pub mod background;
 mod changes;
+mod drift;
 mod error;
 pub mod frozen;
 pub mod limits;

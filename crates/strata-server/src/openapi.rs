@@ -364,6 +364,8 @@ pub(crate) fn document() -> Value {
                 ok_json("`{request: {...}}`."),
                 &["NotFound"],
             ),
+            "/v1/drift": drift_path(),
+            "/v1/actual/{env}/{service}": actual_path(),
         },
         "components": {
             "securitySchemes": {
@@ -410,6 +412,108 @@ pub(crate) fn document() -> Value {
         }
     }
     doc
+}
+
+// ---- Drift (`crate::drift`) ----
+
+/// `GET /v1/drift`.
+fn drift_path() -> Value {
+    let list = |name: &str, what: &str| query(name, string(), what);
+    get(
+        "drift",
+        "The drift report of `strata drift` (JSON as `--json`, or text, Markdown, summary) for the services the principal may read in every compared environment.",
+        vec![
+            list(
+                "targets",
+                "Only these targets, comma-separated (`target` for one); not with `envs`.",
+            ),
+            list(
+                "envs",
+                "Only the targets of these environments, comma-separated.",
+            ),
+            list(
+                "services",
+                "Only these services, comma-separated (`service` for one).",
+            ),
+            query(
+                "reference",
+                string(),
+                "The environment the others are compared with (default: the last selected in promotion order).",
+            ),
+            query(
+                "rev",
+                string(),
+                "A past revision (id, unique prefix or tag); default the head.",
+            ),
+            query(
+                "today",
+                json!({"type": "string", "format": "date"}),
+                "The date rule expiry is judged on (default: today, UTC).",
+            ),
+            query(
+                "all",
+                json!({"type": "boolean"}),
+                "Text and Markdown: also list the expected differences (JSON always does).",
+            ),
+            query(
+                "format",
+                json!({"type": "string", "enum": ["json", "text", "markdown", "md", "summary"]}),
+                "The report format (default json).",
+            ),
+        ],
+        json!({
+            "description": "`{version, reference, today, summary, fails, findings: [...], dead_rules, notes, revision, hidden}` (docs/drift.md), or the text, Markdown or summary report; `Strata-Revision` and `Strata-Hidden` headers.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/plain": {"schema": {"type": "string"}},
+                "text/markdown": {"schema": {"type": "string"}},
+            },
+        }),
+        &["BadRequest", "NotFound", "Unprocessable"],
+    )
+}
+
+/// `GET` and `POST /v1/actual/{env}/{service}`.
+fn actual_path() -> Value {
+    let parameters = vec![
+        path_param(
+            "env",
+            "An environment; its declared target is chosen by `provider` and `region`.",
+        ),
+        path_param("service", "A service of the project."),
+        query("provider", string(), "Narrows the target by provider."),
+        query("region", string(), "Narrows the target by region."),
+        query(
+            "today",
+            json!({"type": "string", "format": "date"}),
+            "The date rule expiry is judged on (default: today, UTC).",
+        ),
+    ];
+    let ok = ok_json(
+        "The desired-against-actual report of `strata drift --actual --json` plus `revision` (the head compared) and `actual: {target, service, principal, time_ms, revision, digest, configuration}` (secret values `<redacted>`).",
+    );
+    let mut read = get(
+        "getActual",
+        "The last configuration the service reported on the target, compared with the head's desired configuration.",
+        parameters.clone(),
+        ok.clone(),
+        &["BadRequest", "NotFound", "Unprocessable"],
+    );
+    let mut report = get(
+        "reportActual",
+        "A running service reports the configuration it runs with (a JSON object); secret values are never kept or shown. Kept as the latest of its target and service, and answered compared with the desired configuration.",
+        parameters,
+        ok,
+        &["BadRequest", "NotFound", "Unprocessable"],
+    )["get"]
+        .take();
+    report["requestBody"] = json!({
+        "required": true,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    });
+    report["responses"]["413"] = error_response("The body is over the size limit.");
+    read["post"] = report;
+    read
 }
 
 fn error_response(description: &str) -> Value {

@@ -58,6 +58,8 @@ pub fn router(state: AppState) -> Router {
             "/v1/tokens/{id}",
             axum::routing::delete(crate::tokens_api::revoke),
         )
+        .route("/v1/drift", get(crate::drift::drift))
+        .route("/v1/actual/{env}/{service}", crate::drift::actual())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

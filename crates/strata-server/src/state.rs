@@ -43,6 +43,8 @@ struct Inner {
     auth: crate::auth::AuthCache,
     /// The age identities that decrypt secrets for `?reveal=true` (set once, if ever).
     identities: std::sync::OnceLock<strata_store::crypto::Identities>,
+    /// Drift reports per (revision, query).
+    drift: crate::drift::DriftCache,
 }
 
 /// A revision with its project and the access policy it holds.
@@ -94,6 +96,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 auth: crate::auth::AuthCache::default(),
                 identities: std::sync::OnceLock::new(),
+                drift: crate::drift::DriftCache::default(),
             }),
         }
     }
@@ -117,6 +120,11 @@ impl AppState {
     /// The identity setup of the head (JWT verification, the webhook).
     pub(crate) fn auth(&self) -> &crate::auth::AuthCache {
         &self.inner.auth
+    }
+
+    /// The cache of drift reports.
+    pub(crate) fn drift_cache(&self) -> &crate::drift::DriftCache {
+        &self.inner.drift
     }
 
     /// Runs `f` on the repository in a blocking task, timed as the store call `op`.

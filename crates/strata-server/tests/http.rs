@@ -12,3 +12,4 @@ http_suite!(fresh());
 auth_suite!(fresh());
 limits_suite!(fresh());
 writes_suite!(fresh());
+drift_suite!(fresh());

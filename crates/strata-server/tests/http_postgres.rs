@@ -39,6 +39,7 @@ http_suite!(fresh());
 auth_suite!(fresh());
 limits_suite!(fresh());
 writes_suite!(fresh());
+drift_suite!(fresh());
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 

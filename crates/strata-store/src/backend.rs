@@ -4,6 +4,7 @@
 //! changesets, rebases, history, secrets) lives in [`crate::repo::Repository`] on top, so
 //! SQLite and PostgreSQL behave identically and pass one conformance suite.
 
+use crate::actual::ActualReport;
 use crate::audit::{AuditBreak, AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
 use crate::error::StoreError;
 use crate::model::{
@@ -250,6 +251,17 @@ pub trait Store: Send + Sync {
         };
         Ok(self.request_update(id, &update, &[])?.0)
     }
+
+    // ---- Reports of running systems ----
+
+    /// Keeps `report` as the latest of its (target, service), replacing the one before.
+    /// The caller has removed secret values; [`StoreError::Invalid`] for a report without
+    /// a target, service or principal, or whose digest is not its configuration's.
+    fn actual_put(&self, report: &ActualReport) -> Result<(), StoreError>;
+
+    /// The latest report of `service` on `target`, checked against its digest
+    /// ([`StoreError::Corrupt`] when it does not match).
+    fn actual_get(&self, target: &str, service: &str) -> Result<Option<ActualReport>, StoreError>;
 }
 
 /// How the index rows under a parameter are found: `param` itself, `param.…` and

@@ -14,7 +14,8 @@
 //!   with gix, without a checkout.
 //! - [`audit`] is the tamper-evident audit log (a BLAKE3 hash chain the backends append
 //!   to in the same transaction as the change it records, and [`audit::verify`]);
-//!   [`tokens`] and [`requests`] are the stored API tokens and change requests.
+//!   [`tokens`] and [`requests`] are the stored API tokens and change requests;
+//!   [`actual`] the latest configuration each running service reported.
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
@@ -27,6 +28,7 @@
 //! # Ok::<(), strata_store::error::StoreError>(())
 //! ```
 
+pub mod actual;
 pub mod audit;
 pub mod backend;
 pub mod changeset;

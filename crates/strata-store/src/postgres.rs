@@ -11,7 +11,9 @@ use postgres::{Client, NoTls, Transaction};
 use rayon::prelude::*;
 
 mod access;
+mod actual;
 
+use crate::actual::ActualReport;
 use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
 use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified};
 use crate::error::StoreError;
@@ -128,6 +130,22 @@ CREATE TABLE strata_request_approvals (
     principal TEXT COLLATE "C" NOT NULL,
     time_ms BIGINT NOT NULL,
     PRIMARY KEY (request, principal)
+);
+"#,
+    },
+    Migration {
+        version: 4,
+        // The latest configuration each service reported per target (secrets removed).
+        sql: r#"
+CREATE TABLE strata_actual (
+    target TEXT COLLATE "C" NOT NULL,
+    service TEXT COLLATE "C" NOT NULL,
+    principal TEXT COLLATE "C" NOT NULL,
+    time_ms BIGINT NOT NULL,
+    revision TEXT COLLATE "C" NOT NULL,
+    config TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (target, service)
 );
 "#,
     },
@@ -850,6 +868,15 @@ impl Store for PgStore {
         audit: &[NewAuditEntry],
     ) -> Result<(ChangeRequest, Vec<AuditEntry>), StoreError> {
         self.write(|tx| access::request_update(tx, &self.name, id, update, audit))
+    }
+
+    fn actual_put(&self, report: &ActualReport) -> Result<(), StoreError> {
+        report.check()?;
+        self.write(|tx| actual::put(tx, &self.name, report))
+    }
+
+    fn actual_get(&self, target: &str, service: &str) -> Result<Option<ActualReport>, StoreError> {
+        actual::get(&mut *self.client(), &self.name, target, service)
     }
 }
 

@@ -12,7 +12,9 @@ use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 mod access;
+mod actual;
 
+use crate::actual::ActualReport;
 use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
 use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified};
 use crate::error::StoreError;
@@ -128,6 +130,22 @@ CREATE TABLE strata_request_approvals (
     principal TEXT NOT NULL,
     time_ms INTEGER NOT NULL,
     PRIMARY KEY (request, principal)
+);
+",
+    },
+    Migration {
+        version: 4,
+        // The latest configuration each service reported per target (secrets removed).
+        sql: "
+CREATE TABLE strata_actual (
+    target TEXT NOT NULL,
+    service TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    revision TEXT NOT NULL,
+    config TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (target, service)
 );
 ",
     },
@@ -800,6 +818,15 @@ impl Store for SqliteStore {
         audit: &[NewAuditEntry],
     ) -> Result<(ChangeRequest, Vec<AuditEntry>), StoreError> {
         self.write(|tx| access::request_update(tx, &self.name, id, update, audit))
+    }
+
+    fn actual_put(&self, report: &ActualReport) -> Result<(), StoreError> {
+        report.check()?;
+        self.write(|tx| actual::put(tx, &self.name, report))
+    }
+
+    fn actual_get(&self, target: &str, service: &str) -> Result<Option<ActualReport>, StoreError> {
+        actual::get(&self.conn(), &self.name, target, service)
     }
 }
 

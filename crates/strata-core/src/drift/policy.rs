@@ -112,6 +112,27 @@ impl PolicyDate {
         let day = u8::try_from(num(8..10)?).ok()?;
         PolicyDate::new(year, month, day)
     }
+
+    /// The date `days` days after 1970-01-01 (negative: before it), in the proleptic
+    /// Gregorian calendar; the caller reads the clock (`ms / 86_400_000`, floored).
+    /// Saturates at years 0000 and 9999 outside what `parse` reads.
+    pub fn from_unix_days(days: i64) -> PolicyDate {
+        // Howard Hinnant's days-to-civil algorithm.
+        let z = days.clamp(-719_468, 2_932_896) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        PolicyDate {
+            year: i32::try_from(year).unwrap_or(0),
+            month: u8::try_from(month).unwrap_or(1),
+            day: u8::try_from(day).unwrap_or(1),
+        }
+    }
 }
 
 fn is_leap(year: i32) -> bool {
@@ -612,6 +633,24 @@ services: {checkout: {}}
 
     fn date(s: &str) -> PolicyDate {
         PolicyDate::parse(s).unwrap()
+    }
+
+    #[test]
+    fn dates_from_days_since_the_epoch() {
+        assert_eq!(PolicyDate::from_unix_days(0), date("1970-01-01"));
+        assert_eq!(PolicyDate::from_unix_days(-1), date("1969-12-31"));
+        assert_eq!(PolicyDate::from_unix_days(19_782), date("2024-02-29"));
+        assert_eq!(PolicyDate::from_unix_days(20_779), date("2026-11-22"));
+        assert_eq!(PolicyDate::from_unix_days(i64::MIN), date("0000-03-01"));
+        assert_eq!(PolicyDate::from_unix_days(i64::MAX), date("9999-12-31"));
+        for d in [-800_000_i64, -1, 0, 59, 60, 365, 11_016, 2_932_896] {
+            let shown = PolicyDate::from_unix_days(d).to_string();
+            assert_eq!(
+                PolicyDate::parse(&shown),
+                Some(PolicyDate::from_unix_days(d)),
+                "{d}"
+            );
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each backend's file uses the suite through the macro
 
 pub mod auth;
+pub mod drift;
 pub mod limits;
 pub mod writes;
 

@@ -17,6 +17,8 @@ use strata_store::repo::{ApplyOutcome, ImportOutcome, Repository};
 
 mod access;
 pub use access::*;
+mod actual;
+pub use actual::*;
 
 /// Rewrites a stored blob (by hex hash) with a function of its bytes.
 pub type Tamper = dyn Fn(&str, &dyn Fn(&mut Vec<u8>)) + Send + Sync;
@@ -1037,6 +1039,7 @@ macro_rules! conformance_tests {
             audit_key_is_made_once,
             tokens_are_stored_by_hash,
             change_requests_are_approved_and_applied,
+            actual_reports_keep_the_latest_per_target_and_service,
         );
     };
     (@each $fresh:path; $($name:ident),* $(,)?) => {

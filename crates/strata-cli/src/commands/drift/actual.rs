@@ -9,16 +9,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use strata_core::drift::engine::{Context, Side};
-use strata_core::drift::policy::VariationKind;
-use strata_core::drift::vocabulary::Vocabulary;
+use strata_core::drift::actual::{ActualOptions, compare};
+use strata_core::drift::collect::{
+    Reveal, SecretHandling, load_policy, read_schemas, selected_services,
+};
+use strata_core::drift::report::Collected;
 use strata_core::parse::{Format, ParseOptions, parse_document};
-use strata_core::path::Segment;
-use strata_core::resolve::ResolveOptions;
-use strata_core::validate::schema::{is_encrypted, path_is_secret};
 use strata_core::value::{Node, Value};
 
-use super::{Collected, Compare, DriftArgs, load_policy, read_schemas, selected_services, today};
+use super::{DriftArgs, HOW_TO_COMPARE, cli_error, today};
 use crate::commands::load_project_or_rev;
 use crate::commands::secrets::reveal;
 use crate::error::CliError;
@@ -38,7 +37,8 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         CliError::Usage(format!("unknown target `{target}`; see `strata targets`"))
     })?;
     let today = today(args.today.as_deref())?;
-    let mut policy = load_policy(&project)?;
+    let err = |e| cli_error(e, root);
+    let mut policy = load_policy(&project).map_err(err)?;
 
     // The reported document.
     let size = std::fs::metadata(file)
@@ -74,7 +74,7 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
     // Which services the document holds.
     let reported: Vec<(String, Node)> = match args.service.as_slice() {
         [one] => {
-            selected_services(&project, &args.service)?;
+            selected_services(&project, &args.service).map_err(err)?;
             vec![(one.clone(), doc)]
         }
         wanted => {
@@ -101,121 +101,20 @@ pub(super) fn collect(root: &Path, args: &DriftArgs, file: &Path) -> Result<Coll
         }
     };
     let services: Vec<String> = reported.iter().map(|(s, _)| s.clone()).collect();
-    let secrets = read_schemas(&project, &services, &mut policy)?;
-    // `must-differ` is about two targets (a shared database); a running system equal to
-    // its desired configuration is the goal, not a violation.
-    policy.rules.retain(|r| r.kind != VariationKind::MustDiffer);
-    for (i, r) in policy.rules.iter_mut().enumerate() {
-        r.index = i;
-    }
+    let secrets = read_schemas(&project, &services, &mut policy).map_err(err)?;
     let ids = super::identity(args.identity.as_deref())?;
-    let vocabulary = project.catalogs().ok().map(Vocabulary::new);
-    let cx = Context {
-        policy: &policy,
-        today,
-        vocabulary: vocabulary.as_ref(),
-    };
-    let rules = super::rule_labels(&policy);
-    let session = project
-        .session(
-            target,
-            ResolveOptions {
-                keep_prior_values: true,
-            },
-        )
-        .map_err(|e| CliError::from_resolve(e, root))?;
-
-    let mut items = Vec::new();
-    let mut uncompared = 0usize;
-    for (service, mut actual) in reported {
-        let mut desired = session
-            .resolve(&service)
-            .map_err(|e| CliError::from_resolve(e, root))?
-            .root;
-        let pats = secrets.get(&service).map(Vec::as_slice);
-        match &ids {
-            Some(ids) => reveal(&service, &mut desired, ids)?,
-            None => {
-                if let Some(pats) = pats {
-                    uncompared += leave_out_secrets(&desired, &mut actual, pats);
-                }
-            }
-        }
-        let compare = Compare {
-            project: &project,
-            cx,
-            rules: &rules,
-            secrets: pats,
-            reference_layers: &[],
-            other_layers: &[],
-            detail: super::detail(args),
-        };
-        let start = items.len();
-        compare.run(
-            &service,
-            Side {
-                target: &t,
-                root: &desired,
-            },
-            Side {
-                target: &t,
-                root: &actual,
-            },
-            &mut items,
-        );
-        let (desired_label, actual_label): (Arc<str>, Arc<str>) = (
-            Arc::from(format!("{target} (desired)")),
-            Arc::from(format!("{target} (actual)")),
-        );
-        for about in items[start..]
-            .iter_mut()
-            .filter_map(|i| i.about.as_deref_mut())
-        {
-            about.reference = desired_label.clone();
-            about.target = actual_label.clone();
-        }
-    }
-    let mut notes = Vec::new();
-    if uncompared > 0 {
-        notes.push(format!(
-            "{uncompared} secret parameter(s) were not compared: the desired values are encrypted; pass --identity FILE or set STRATA_AGE_IDENTITY"
-        ));
-    }
-    if items.iter().any(|i| i.class.fails()) {
-        notes.push(format!(
-            "the running system differs from the desired configuration of {target}: redeploy it, or change the layers if the running values are right"
-        ));
-    }
-    Ok(Collected {
-        items,
-        reference: format!("the desired configuration of {target}"),
-        today,
-        dead_rules: Vec::new(),
-        since: None,
-        notes,
-        pairs: Vec::new(),
-    })
-}
-
-/// Makes the reported value of every encrypted desired secret equal to the desired one,
-/// so that a ciphertext is not compared with a plaintext; returns how many.
-fn leave_out_secrets(
-    desired: &Node,
-    actual: &mut Node,
-    pats: &[Vec<strata_core::validate::schema::Pat>],
-) -> usize {
-    let mut paths: Vec<(Vec<Segment>, Value)> = Vec::new();
-    desired.for_each_leaf(&mut Vec::new(), &mut |p, n| {
-        if is_encrypted(&n.value) && path_is_secret(pats, p) {
-            paths.push((p.to_vec(), n.value.clone()));
-        }
+    let revealer = ids.as_ref().map(|ids| {
+        move |service: &str, node: &mut Node| reveal(service, node, ids).map_err(|e| e.to_string())
     });
-    let mut n = 0;
-    for (p, v) in paths {
-        if let Some(node) = actual.get_mut(&p) {
-            node.value = v;
-            n += 1;
-        }
-    }
-    n
+    let opts = ActualOptions {
+        detail: super::detail(args),
+        today,
+        secrets: SecretHandling {
+            reveal: revealer.as_ref().map(|r| r as &Reveal<'_>),
+            is_ciphertext: strata_store::crypto::is_ciphertext,
+            how_to_compare: HOW_TO_COMPARE,
+        },
+        placeholder: None,
+    };
+    compare(&project, &t, policy, &secrets, reported, &opts).map_err(err)
 }

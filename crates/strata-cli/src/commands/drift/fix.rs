@@ -8,10 +8,10 @@ use std::sync::Arc;
 use strata_core::drift::patch::{Repair, plan, unified_diff};
 use strata_core::files::{CachedSource, ProjectSource};
 
-use super::Collected;
 use crate::error::CliError;
 use crate::fs_source::DirSource;
 use crate::output::emit;
+use strata_core::drift::report::{Collected, Item};
 
 /// Prints the patch; exit 1 when some failing finding has no repair.
 pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
@@ -28,7 +28,7 @@ pub(super) fn run(root: &Path, c: &Collected) -> Result<(), CliError> {
     let prefix = strata_store::git::work_tree_prefix(root).unwrap_or_default();
     emit(&unified_diff(&planned.changes, &prefix))?;
 
-    let failing: Vec<&super::Item> = c.items.iter().filter(|i| i.class.fails()).collect();
+    let failing: Vec<&Item> = c.items.iter().filter(|i| i.class.fails()).collect();
     let undecided: Vec<String> = failing
         .iter()
         .filter_map(|i| i.about.as_deref().map(|a| (i, a)))
