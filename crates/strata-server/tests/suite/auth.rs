@@ -362,6 +362,59 @@ pub fn a_dead_webhook_fails_closed(s: &Running) {
     assert_eq!(s.get("/healthz", None, None).status, 200);
 }
 
+/// Writes are judged like reads: the webhook is asked after the policy allows, and its
+/// veto is a 403 naming it; a JWT's roles count for writes too.
+pub fn the_webhook_and_jwt_roles_judge_writes(s: &Running) {
+    fn no_checkout_writes(input: &Value) -> bool {
+        !(input["action"] == "write" && input["service"] == "checkout")
+    }
+    let hook = Webhook::start(Duration::ZERO, no_checkout_writes);
+    use_identity(
+        s.store(),
+        &format!("{}{}", jwt_section(), webhook_section(&hook.url)),
+    );
+    let change = |service: &str, value: u64| json!({"changes": [{"set": format!("{service}:replicas"), "layer": "env/dev", "value": value}]});
+    let vetoed = s.post("/v1/changes", Some(s.admin()), &change("checkout", 4));
+    assert_eq!(
+        (vetoed.status, error_code(&vetoed)),
+        (403, "forbidden"),
+        "{}",
+        vetoed.body
+    );
+    assert!(
+        message(&vetoed).contains("denied by the authorization webhook"),
+        "{}",
+        vetoed.body
+    );
+    assert_eq!(
+        vetoed.body["error"]["details"]["webhook"],
+        hook.url.as_str()
+    );
+    let inputs = hook.inputs.lock().unwrap().clone();
+    assert!(
+        inputs
+            .iter()
+            .any(|i| i["action"] == "write" && i["param"] == "checkout:replicas"),
+        "{inputs:?}"
+    );
+
+    let applied = s.post("/v1/changes", Some(s.admin()), &change("catalog", 4));
+    assert_eq!(applied.status, 201, "{}", applied.body);
+
+    // A JWT principal unknown to the policy writes with the roles its claims map to.
+    let sre = sign(SECRET, &claims("kai.contractor", &["platform-sre"]));
+    let by_jwt = s.post("/v1/changes", Some(&sre), &change("catalog", 5));
+    assert_eq!(by_jwt.status, 201, "{}", by_jwt.body);
+    assert_eq!(
+        by_jwt.body["revision"]["author"], "kai.contractor",
+        "{}",
+        by_jwt.body
+    );
+    let plain = sign(SECRET, &claims("kai.contractor", &[]));
+    let refused = s.post("/v1/changes", Some(&plain), &change("catalog", 6));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+}
+
 /// Defines one `#[test]` per case of this file, each on a fresh server from `$start`.
 #[macro_export]
 macro_rules! auth_suite {
@@ -381,6 +434,10 @@ macro_rules! auth_suite {
         #[test]
         fn the_webhook_vetoes_what_the_policy_allows() {
             suite::auth::the_webhook_vetoes_what_the_policy_allows(&$start);
+        }
+        #[test]
+        fn the_webhook_and_jwt_roles_judge_writes() {
+            suite::auth::the_webhook_and_jwt_roles_judge_writes(&$start);
         }
         #[test]
         fn a_dead_webhook_fails_closed() {
