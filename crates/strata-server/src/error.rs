@@ -4,6 +4,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+/// The `Retry-After` (seconds) of a 503 for a store that did not answer: about when the
+/// server tries it again and would know it is back.
+pub const STORE_RETRY_AFTER_SECS: u32 = 2;
+
 /// An error answered to a client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -15,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured extras (candidates, the deciding rule, …).
     pub details: Map<String, Value>,
+    /// Seconds for a `Retry-After` header (set on 503s for an unreachable store).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -25,7 +31,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After: secs` header to the answer.
+    pub fn with_retry_after(mut self, secs: u32) -> ApiError {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// Adds a detail.
@@ -49,13 +62,20 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    /// 503: the store did not answer.
+    /// 503: the store did not answer (with `Retry-After` when it could not be reached:
+    /// a database error, as opposed to e.g. damaged data).
     pub fn store(e: &strata_store::StoreError) -> ApiError {
-        ApiError::new(
+        let error = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             e.to_string(),
-        )
+        );
+        match e {
+            strata_store::StoreError::Backend { .. } => {
+                error.with_retry_after(STORE_RETRY_AFTER_SECS)
+            }
+            _ => error,
+        }
     }
 
     /// 500: a blocking task failed.
@@ -75,6 +95,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

@@ -9,17 +9,20 @@ pub mod access;
 mod api;
 pub mod background;
 mod error;
+mod follow;
+mod invalidate;
 mod metrics;
 mod openapi;
 mod routes;
 pub mod seed;
 mod state;
+mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use error::ApiError;
+pub use error::{ApiError, STORE_RETRY_AFTER_SECS};
 pub use routes::router;
 pub use state::AppState;
 
@@ -34,7 +37,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How long one request may take (408 beyond it).
     pub request_timeout: Duration,
-    /// How often, at most, the store's head is re-read.
+    /// How often the store's head is re-read when nothing says it moved (on PostgreSQL,
+    /// commits are also announced at once).
     pub head_refresh: Duration,
 }
 
@@ -78,6 +82,7 @@ pub enum ServerError {
 pub struct Server {
     listener: tokio::net::TcpListener,
     app: axum::Router,
+    state: AppState,
 }
 
 impl Server {
@@ -89,14 +94,27 @@ impl Server {
             .await
             .map_err(|e| ServerError::Task(e.to_string()))??;
         let state = AppState::new(repo, config.head_refresh);
+        state.set_request_timeout(config.request_timeout);
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|source| ServerError::Bind {
                 addr: config.bind,
                 source,
             })?;
-        let app = routes::with_limits(router(state), config.body_limit, config.request_timeout);
-        Ok(Server { listener, app })
+        // Follow the head from now on, and read it once before serving (an empty or
+        // unreachable store is served as such, and caught up with later).
+        state.follow();
+        let _ = state.refresh().await;
+        let app = routes::with_limits(
+            router(state.clone()),
+            config.body_limit,
+            config.request_timeout,
+        );
+        Ok(Server {
+            listener,
+            app,
+            state,
+        })
     }
 
     /// The address actually bound.
@@ -105,13 +123,17 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes; requests in flight then finish before this
-    /// returns.
+    /// returns (watch streams end, long polls answer at once).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let state = self.state;
         axum::serve(self.listener, self.app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                state.begin_shutdown();
+            })
             .await?;
         Ok(())
     }

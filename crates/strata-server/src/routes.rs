@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(api::audit))
         .route("/v1/requests", get(api::requests))
         .route("/v1/requests/{id}", get(api::request))
+        .route("/v1/watch/{env}/{service}", get(crate::watch::watch))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -84,37 +85,48 @@ async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
+/// Ready when the store answered the follower's last read of the head; degraded (503)
+/// while it does not (reads are then served from memory, writes refused).
 async fn readyz(State(state): State<AppState>) -> Response {
-    let answer = state
-        .with_repo("head", |repo| {
-            repo.store().head().map_err(|e| ApiError::store(&e))
-        })
-        .await;
-    match answer {
-        Ok(_) => axum::Json(json!({"status": "ok"})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "degraded", "reason": e.message})),
-        )
-            .into_response(),
+    let mut head = state.head_now();
+    if head.snap.is_err() && head.outage.is_none() {
+        // Nothing read yet (or an empty store): ask now.
+        state.follow();
+        let _ = state.refresh().await;
+        head = state.head_now();
+    }
+    match head.outage {
+        None => axum::Json(json!({"status": "ok"})).into_response(),
+        Some(reason) => {
+            let mut res = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "degraded", "reason": reason})),
+            )
+                .into_response();
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::error::STORE_RETRY_AFTER_SECS),
+            );
+            res
+        }
     }
 }
 
 /// `?provider=&region=&rev=`
-#[derive(Debug, Default, Deserialize)]
-struct ConfigQuery {
-    provider: Option<String>,
-    region: Option<String>,
-    rev: Option<String>,
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct ConfigQuery {
+    pub(crate) provider: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) rev: Option<String>,
 }
 
 /// What a configuration read has established before answering.
-struct Read {
-    snap: Arc<Snapshot>,
-    target: String,
-    cached: Arc<Cached>,
-    etag: String,
-    not_modified: bool,
+pub(crate) struct Read {
+    pub(crate) snap: Arc<Snapshot>,
+    pub(crate) target: String,
+    pub(crate) cached: Arc<Cached>,
+    pub(crate) etag: String,
+    pub(crate) not_modified: bool,
 }
 
 async fn config(
@@ -165,7 +177,7 @@ async fn param(
 
 /// Authenticates, picks the revision and target, decides `read`, and fetches the
 /// configuration.
-async fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
     headers: &HeaderMap,
     env: &str,
@@ -348,13 +360,13 @@ fn etag_value(etag: &str) -> HeaderValue {
     HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-fn not_modified(etag: &str) -> Response {
+pub(crate) fn not_modified(etag: &str) -> Response {
     let mut res = StatusCode::NOT_MODIFIED.into_response();
     res.headers_mut().insert(header::ETAG, etag_value(etag));
     res
 }
 
-fn json_bytes(bytes: axum::body::Bytes, etag: &str, read: &Read) -> Response {
+pub(crate) fn json_bytes(bytes: axum::body::Bytes, etag: &str, read: &Read) -> Response {
     let mut res = Response::new(Body::from(bytes));
     let h = res.headers_mut();
     h.insert(
