@@ -9,3 +9,4 @@ fn fresh() -> suite::Running {
 }
 
 http_suite!(fresh());
+watch_suite!(fresh());

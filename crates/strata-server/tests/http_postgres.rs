@@ -36,6 +36,7 @@ fn fresh() -> suite::Running {
 }
 
 http_suite!(fresh());
+watch_suite!(fresh());
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each backend's file uses the suite through the macro
 
+pub mod watch;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -53,6 +55,15 @@ fn read_dir(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
 /// Seeds the store at `store` with acme and two tokens, and serves it; `keep` lives as
 /// long as the server (a temporary directory, …).
 pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Running {
+    start_with(store, keep, |_| {})
+}
+
+/// [`start`], with the server's configuration adjusted by `configure`.
+pub fn start_with(
+    store: String,
+    keep: Box<dyn std::any::Any + Send + Sync>,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> Running {
     let repo = strata_store::repo::open(&store).unwrap();
     let mut files = BTreeMap::new();
     read_dir(Path::new(ACME), Path::new(ACME), &mut files);
@@ -63,6 +74,23 @@ pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Runni
 
     let mut config = ServerConfig::new(store.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
     config.body_limit = 1024;
+    configure(&mut config);
+    serve(
+        config,
+        admin.expose().to_string(),
+        nobody.expose().to_string(),
+        keep,
+    )
+}
+
+/// Serves `config.store` (already seeded) on a thread of its own, with these tokens.
+pub fn serve(
+    config: ServerConfig,
+    admin: String,
+    nobody: String,
+    keep: Box<dyn std::any::Any + Send + Sync>,
+) -> Running {
+    let store = config.store.clone();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -85,8 +113,8 @@ pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Runni
         .into();
     Running {
         base: format!("http://{addr}"),
-        admin: admin.expose().to_string(),
-        nobody: nobody.expose().to_string(),
+        admin,
+        nobody,
         agent,
         store,
         _keep: keep,
