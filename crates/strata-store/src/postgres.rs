@@ -9,7 +9,7 @@
 //! (the server restarted) is made again on the next call, at most once a second.
 
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls, Transaction};
@@ -151,7 +151,8 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 
 /// A store in a PostgreSQL database.
 pub struct PgStore {
-    client: Mutex<Client>,
+    /// Shared only with the thread that closes it (see `Drop for PgStore`).
+    client: Arc<Mutex<Client>>,
     name: String,
     config: postgres::Config,
     /// When the last reconnection failed.
@@ -179,7 +180,7 @@ impl PgStore {
         })?;
         migrate(&mut client, &name, migrations)?;
         Ok(PgStore {
-            client: Mutex::new(client),
+            client: Arc::new(Mutex::new(client)),
             name,
             config,
             failed_at: Mutex::new(None),
@@ -247,6 +248,30 @@ impl PgStore {
         let row = self.client().query_opt(sql, &[arg]).map_err(self.err())?;
         row.map(|r| verify_row(r.get(0), r.get::<_, &str>(1), r.get::<_, &str>(2)))
             .transpose()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // The client closes its connection with a blocking call, which panics on a thread
+        // that drives async tasks (where a server's last handle on its store may go): on
+        // such a thread, a thread of its own closes it once it holds the last reference
+        // (as soon as this store's fields are dropped).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut client = self.client.clone();
+        let _ = std::thread::Builder::new()
+            .name("strata-pg-close".into())
+            .spawn(move || {
+                loop {
+                    match Arc::try_unwrap(client) {
+                        Ok(last) => return drop(last),
+                        Err(shared) => client = shared,
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
     }
 }
 
