@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 /// The `Retry-After` (seconds) of a 503 for a store that did not answer: about when the
 /// server tries it again and would know it is back.
-pub const STORE_RETRY_AFTER_SECS: u32 = 2;
+pub const STORE_RETRY_AFTER_SECS: u16 = 2;
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct ApiError {
     /// Structured extras (candidates, the deciding rule, …).
     pub details: Map<String, Value>,
     /// Seconds for a `Retry-After` header (set on 503s for an unreachable store).
-    pub retry_after: Option<u32>,
+    pub retry_after: Option<u16>,
 }
 
 impl ApiError {
@@ -36,7 +36,7 @@ impl ApiError {
     }
 
     /// Adds a `Retry-After: secs` header to the answer.
-    pub fn with_retry_after(mut self, secs: u32) -> ApiError {
+    pub fn with_retry_after(mut self, secs: u16) -> ApiError {
         self.retry_after = Some(secs);
         self
     }

@@ -142,7 +142,7 @@ impl Cluster {
             as_postgres,
         };
         let data = cluster.data();
-        run(&mut cluster.command("initdb").args([
+        run(cluster.command("initdb").args([
             "-D",
             &data,
             "-U",
@@ -191,7 +191,7 @@ impl Cluster {
 
     fn pg_ctl_start(&self) {
         let log = self.dir.path().join("postgres.log");
-        run(&mut self.command("pg_ctl").args([
+        run(self.command("pg_ctl").args([
             "-D",
             &self.data(),
             "-l",
@@ -204,7 +204,7 @@ impl Cluster {
     }
 
     fn pg_ctl_stop(&self, mode: &str) {
-        run(&mut self.command("pg_ctl").args([
+        run(self.command("pg_ctl").args([
             "-D",
             &self.data(),
             "-m",

@@ -109,7 +109,7 @@ fn apply(files: &mut Files, services: &[String], dirs: &[String], edit: &Edit) {
                 return;
             };
             let (key, _) = lines[at].split_once(": ").unwrap_or((lines[at], ""));
-            let value = if edit.value % 2 == 0 {
+            let value = if edit.value.is_multiple_of(2) {
                 format!("{}", edit.value)
             } else {
                 format!("v{}", edit.value)

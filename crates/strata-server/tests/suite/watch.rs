@@ -59,7 +59,7 @@ pub fn events(
     path: &str,
     token: Option<&str>,
     last_event_id: Option<&str>,
-) -> Result<Stream, Answer> {
+) -> Result<Stream, Box<Answer>> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -75,7 +75,7 @@ pub fn events(
     }
     let res = req.call().unwrap();
     if res.status() != 200 {
-        return Err(answer(res));
+        return Err(Box::new(answer(res)));
     }
     let headers = res
         .headers()
