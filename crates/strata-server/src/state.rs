@@ -92,7 +92,8 @@ struct Unit {
     service: String,
 }
 
-/// The cached configurations, by revision.
+/// The cached configurations, by revision: the head's, the previous head's, and those of
+/// revisions read (`?rev=`) since the head last moved.
 #[derive(Default)]
 struct Cache {
     revs: HashMap<RevisionId, HashMap<Unit, Arc<Cached>>>,
@@ -120,21 +121,28 @@ impl Cache {
         }
     }
 
-    /// Moves the entries of revision `from` to revision `to`, but those `affected` says
-    /// may differ. Returns (carried, dropped).
+    /// Copies the entries of revision `from` to revision `to`, but those `affected` says
+    /// may differ. The entries of `from` stay (requests in flight when the head moved may
+    /// still read it); older revisions' are dropped. Returns (carried, dropped).
     fn carry(&mut self, from: RevisionId, to: RevisionId, affected: &Affected) -> (u64, u64) {
-        let Some(mut entries) = self.revs.remove(&from) else {
-            return (0, 0);
+        let (kept, before): (Vec<(Unit, Arc<Cached>)>, usize) = match self.revs.get(&from) {
+            Some(old) => (
+                old.iter()
+                    .filter(|(u, _)| !affected.contains(&u.target, &u.service))
+                    .map(|(u, c)| (u.clone(), c.clone()))
+                    .collect(),
+                old.len(),
+            ),
+            None => (Vec::new(), 0),
         };
-        let before = entries.len();
-        entries.retain(|u, _| !affected.contains(&u.target, &u.service));
-        let kept = entries.len();
+        let carried = kept.len();
+        self.revs.retain(|rev, _| *rev == from || *rev == to);
         let into = self.revs.entry(to).or_default();
-        for (unit, cached) in entries {
+        for (unit, cached) in kept {
             into.entry(unit).or_insert(cached);
         }
         self.len = self.revs.values().map(HashMap::len).sum();
-        (kept as u64, (before - kept) as u64)
+        (carried as u64, (before - carried) as u64)
     }
 }
 
@@ -228,8 +236,11 @@ impl AppState {
         self.inner.head.borrow().clone()
     }
 
-    /// Tells watch streams and the follower that the server is shutting down.
-    pub(crate) fn begin_shutdown(&self) {
+    /// Tells watch streams (which then end), long polls (which answer at once) and the
+    /// head follower that the server is shutting down. [`crate::Server::run`] does it when
+    /// its shutdown future completes; call it before a graceful shutdown of a router built
+    /// with [`crate::router`], which would otherwise wait for open streams.
+    pub fn begin_shutdown(&self) {
         self.inner.shutdown.send_replace(true);
     }
 
@@ -274,10 +285,19 @@ impl AppState {
     }
 
     /// The head snapshot, as the follower last published it. Until one is published (the
-    /// first requests), the head is read now; an outage before any was read is 503.
+    /// first requests, an empty store), the head is read now; an outage before any was
+    /// read is 503. A head that cannot be served (an invalid access policy) is its error
+    /// until the follower publishes another.
     pub(crate) async fn head(&self) -> Result<Arc<Snapshot>, ApiError> {
-        if let Ok(snap) = &self.inner.head.borrow().snap {
-            return Ok(snap.clone());
+        match &self.inner.head.borrow().snap {
+            Ok(snap) => return Ok(snap.clone()),
+            Err(e)
+                if e.status != StatusCode::SERVICE_UNAVAILABLE
+                    && self.inner.following.load(Ordering::Acquire) =>
+            {
+                return Err(e.clone());
+            }
+            Err(_) => {}
         }
         self.follow();
         self.refresh().await
