@@ -16,6 +16,8 @@ use crate::state::{AppState, Inner};
 
 /// How often the store is tried while it does not answer (at most).
 const RETRY_DOWN: Duration = Duration::from_secs(1);
+/// The shortest polling interval, whatever `head_refresh` says.
+const MIN_POLL: Duration = Duration::from_millis(10);
 /// How long the listener waits per call (how quickly its thread notices the server is
 /// gone).
 const LISTEN_WAIT: Duration = Duration::from_millis(500);
@@ -55,7 +57,8 @@ async fn run(
             head_refresh.min(RETRY_DOWN)
         } else {
             head_refresh
-        };
+        }
+        .max(MIN_POLL);
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             got = woken.recv(), if listening => {
