@@ -166,3 +166,81 @@ fn get_with_an_ambiguous_target_lists_the_candidates() {
     .expect(2);
     assert!(r.stderr.contains("404"), "{}", r.stderr);
 }
+
+#[test]
+fn get_watch_prints_each_new_configuration_as_a_json_line() {
+    use std::io::BufRead as _;
+    use std::time::Duration;
+
+    let s = start();
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = strata()
+        .args([
+            "get",
+            "checkout",
+            "--target",
+            "dev/aws/us-east-1",
+            "--watch",
+        ])
+        .arg("--server")
+        .arg(&s.base)
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .env_remove("STRATA_SERVER")
+        .env("STRATA_TOKEN", &s.token)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let line = |within: u64| rx.recv_timeout(Duration::from_secs(within));
+    let first = line(10).expect("the configuration at once");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["replicas"], 1, "{first}");
+
+    let store = s._dir.path().join("store.db").to_string_lossy().to_string();
+    let repo = strata_store::repo::open(&store).unwrap();
+    let mut files = strata_server::seed::read_dir(Path::new(ACME)).unwrap();
+    let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
+    let text = String::from_utf8(layer.clone()).unwrap();
+    *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
+    strata_server::seed::import(&repo, files, "test-admin", "seven").unwrap();
+
+    let second = line(10).expect("a line for the change");
+    assert!(!second.contains('\n'));
+    let second: serde_json::Value = serde_json::from_str(&second).unwrap();
+    assert_eq!(second["replicas"], 7, "{second}");
+    assert!(line(1).is_err(), "a line without a change");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn get_watch_refuses_a_format() {
+    let s = start();
+    let cache = tempfile::tempdir().unwrap();
+    let r = get(
+        &s.base,
+        Some(&s.token),
+        cache.path(),
+        &[
+            "checkout",
+            "--target",
+            "dev/aws/us-east-1",
+            "--watch",
+            "--format",
+            "yaml",
+        ],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("--format"), "{}", r.stderr);
+}

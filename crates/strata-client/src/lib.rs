@@ -22,6 +22,7 @@
 
 mod cache;
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -145,6 +146,39 @@ pub struct Fetched {
     pub outage: Option<String>,
     /// Writing the new answer to the cache failed (the configuration is still good).
     pub cache_error: Option<String>,
+}
+
+/// How [`Client::watch`] waits for changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// How long the server holds each long poll before answering that nothing changed (at
+    /// most the server's request timeout less 2 s: 28 s by default).
+    pub wait: Duration,
+    /// The first pause after the server could not be reached, doubled after each failure
+    /// up to `max_backoff`.
+    pub backoff: Duration,
+    /// The longest pause between attempts while the server cannot be reached.
+    pub max_backoff: Duration,
+}
+
+impl Default for WatchOptions {
+    /// 25 s polls; 0.5 s to 30 s between attempts during an outage.
+    fn default() -> Self {
+        WatchOptions {
+            wait: Duration::from_secs(25),
+            backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// One configuration request: what is asked, at which URL, and its cache file.
+struct Ask<'a> {
+    env: &'a str,
+    service: &'a str,
+    hint: Option<(&'a str, &'a str)>,
+    url: &'a str,
+    path: Option<&'a Path>,
 }
 
 /// The API token; never shown by `Debug`.
@@ -306,6 +340,97 @@ impl Client {
         url
     }
 
+    /// The URL of the long poll on the configuration of `service` in `env`, waiting
+    /// `wait` for a change (`GET /v1/watch/…?wait=`).
+    pub fn watch_url(
+        &self,
+        env: &str,
+        service: &str,
+        hint: Option<(&str, &str)>,
+        wait: Duration,
+    ) -> String {
+        let config = self.config_url(env, service, hint);
+        let rest = config
+            .strip_prefix(&format!("{}/v1/config/", self.base))
+            .unwrap_or_default();
+        let sep = if hint.is_some() { '&' } else { '?' };
+        format!(
+            "{}/v1/watch/{rest}{sep}wait={}",
+            self.base,
+            wait.as_secs_f64()
+        )
+    }
+
+    /// Follows the effective configuration of `service` in `env` (narrowed to
+    /// `(provider, region)` when given): calls `on_change` with the current configuration
+    /// (as [`Client::fetch`] gets it: from the cache when the server is unreachable), then
+    /// with each new one, until `on_change` breaks. Each change is a long poll
+    /// (`GET /v1/watch/…?wait=` with the ETag held) answered as soon as the configuration
+    /// differs, and is written to the cache. While the server cannot be reached the watch
+    /// waits (with backoff, see [`WatchOptions`]) and goes on when it is back, without
+    /// calling `on_change` for the outage.
+    ///
+    /// Errors: those of the first [`Client::fetch`], and any later answer that is not an
+    /// outage (401 after a revocation, 403 after a policy change, 404, …).
+    pub fn watch(
+        &self,
+        env: &str,
+        service: &str,
+        target_hint: Option<(&str, &str)>,
+        options: &WatchOptions,
+        mut on_change: impl FnMut(&Fetched) -> ControlFlow<()>,
+    ) -> Result<(), ClientError> {
+        let mut current = self.fetch(env, service, target_hint)?;
+        if on_change(&current).is_break() {
+            return Ok(());
+        }
+        // A long poll takes up to `wait`, then the usual time to answer.
+        let agent = agent(options.wait + self.timeout, &self.ca_certs);
+        let url = self.watch_url(env, service, target_hint, options.wait);
+        let path = self.cache_path(env, service, target_hint);
+        let ask = Ask {
+            env,
+            service,
+            hint: target_hint,
+            url: &url,
+            path: path.as_deref(),
+        };
+        let mut backoff = options.backoff;
+        loop {
+            let held = CacheEntry {
+                server: self.base.clone(),
+                env: env.to_string(),
+                service: service.to_string(),
+                target_hint: target_hint.map(|(p, r)| (p.to_string(), r.to_string())),
+                etag: current.etag.clone(),
+                revision: current.revision.clone(),
+                target: current.target.clone(),
+                config: current.config.clone(),
+            };
+            let next = self.exchange(&agent.0, &ask, Some(held))?;
+            if next.from_cache {
+                // The server cannot be reached: keep what we have, try again later.
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(options.max_backoff);
+                continue;
+            }
+            backoff = options.backoff;
+            if next.not_modified {
+                continue;
+            }
+            if next.config == current.config && next.etag.is_none() {
+                // Without an ETag the server cannot wait for a change: do not spin.
+                std::thread::sleep(options.wait);
+                continue;
+            }
+            let changed = next.config != current.config;
+            current = next;
+            if changed && on_change(&current).is_break() {
+                return Ok(());
+            }
+        }
+    }
+
     /// The cache file of a request (`None` without a cache directory).
     pub fn cache_path(
         &self,
@@ -345,11 +470,29 @@ impl Client {
         let path = self.cache_path(env, service, target_hint);
         // An unreadable or damaged cache file counts as no cache.
         let cached = path.as_deref().and_then(cache::read);
+        let ask = Ask {
+            env,
+            service,
+            hint: target_hint,
+            url: &url,
+            path: path.as_deref(),
+        };
+        self.exchange(&self.agent.0, &ask, cached)
+    }
 
-        let mut req = self
-            .agent
-            .0
-            .get(&url)
+    /// Asks `ask.url` with `If-None-Match` the ETag of `held` (the configuration the caller
+    /// has: from the cache, or the last one a watch saw); a `200` is written to the cache,
+    /// a `304` or an outage answers `held`.
+    fn exchange(
+        &self,
+        agent: &ureq::Agent,
+        ask: &Ask<'_>,
+        cached: Option<CacheEntry>,
+    ) -> Result<Fetched, ClientError> {
+        let (env, service, target_hint, url, path) =
+            (ask.env, ask.service, ask.hint, ask.url, ask.path);
+        let mut req = agent
+            .get(url)
             .header("Authorization", format!("Bearer {}", self.token.0))
             .header("Accept", "application/json");
         if let Some(etag) = cached.as_ref().and_then(|c| c.etag.as_deref()) {
@@ -367,7 +510,7 @@ impl Client {
                 cache_error: None,
             }),
             None => Err(ClientError::Unavailable {
-                url: url.clone(),
+                url: url.to_string(),
                 reason,
                 cache: match &path {
                     Some(p) => format!("no cached configuration at {}", p.display()),
@@ -381,14 +524,14 @@ impl Client {
             Err(e) => {
                 if let Some(reason) = tls_failure(&e) {
                     return Err(ClientError::Tls {
-                        origin: url.clone(),
+                        origin: url.to_string(),
                         reason,
                     });
                 }
                 return match transport_outage(&e) {
                     Some(reason) => outage(reason, cached),
                     None => Err(ClientError::Request {
-                        url: url.clone(),
+                        url: url.to_string(),
                         reason: e.to_string(),
                     }),
                 };
@@ -413,7 +556,7 @@ impl Client {
                         return match transport_outage(&e) {
                             Some(reason) => outage(reason, cached),
                             None => Err(ClientError::Protocol {
-                                url: url.clone(),
+                                url: url.to_string(),
                                 reason: format!("reading the body: {e}"),
                             }),
                         };
@@ -421,7 +564,7 @@ impl Client {
                 };
                 let config: serde_json::Value =
                     serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
-                        url: url.clone(),
+                        url: url.to_string(),
                         reason: format!("the body is not JSON: {e}"),
                     })?;
                 let entry = CacheEntry {
@@ -461,7 +604,7 @@ impl Client {
                     cache_error: None,
                 }),
                 None => Err(ClientError::Protocol {
-                    url,
+                    url: url.to_string(),
                     reason: "304 Not Modified to a request without If-None-Match".into(),
                 }),
             },
@@ -472,7 +615,7 @@ impl Client {
             s => {
                 let (code, message, details) = error_body(&mut res);
                 Err(ClientError::Status {
-                    url,
+                    url: url.to_string(),
                     status: s,
                     code,
                     message,

@@ -278,3 +278,69 @@ fn a_server_that_never_answers_times_out_to_the_cache() {
     );
     let _ = held.join();
 }
+
+#[test]
+fn a_watch_reports_each_change_and_caches_it() {
+    let mut s = start();
+    let cache = tempfile::tempdir().unwrap();
+    let client = Client::new(&s.base, &s.token)
+        .unwrap()
+        .with_cache_dir(cache.path());
+    let options = strata_client::WatchOptions {
+        wait: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watching = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            client.watch("dev", "checkout", HINT, &options, |f| {
+                seen += 1;
+                let _ = tx.send(f.clone());
+                if seen == 2 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            })
+        })
+    };
+    let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.config["replicas"], 1, "{}", first.config);
+    assert!(!first.from_cache);
+    // Longer than one poll, so that the watch has polled and waited again.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(rx.try_recv().is_err(), "a change without a commit");
+
+    let store = s._dir.path().join("store.db").to_string_lossy().to_string();
+    let repo = strata_store::repo::open(&store).unwrap();
+    let mut files = strata_server::seed::read_dir(Path::new(ACME)).unwrap();
+    let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
+    let text = String::from_utf8(layer.clone()).unwrap();
+    *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
+    strata_server::seed::import(&repo, files, "test-admin", "seven").unwrap();
+
+    let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(second.config["replicas"], 7, "{}", second.config);
+    assert_ne!(second.etag, first.etag);
+    watching.join().unwrap().unwrap();
+    // The change was cached: with the server gone, it is what a fetch answers.
+    s.stop();
+    let offline = client.fetch("dev", "checkout", HINT).unwrap();
+    assert!(offline.from_cache);
+    assert_eq!(offline.config["replicas"], 7);
+}
+
+#[test]
+fn watch_urls_carry_the_wait() {
+    let c = Client::new("http://h:1/p", "t").unwrap();
+    assert_eq!(
+        c.watch_url("dev", "a b", HINT, Duration::from_millis(1500)),
+        "http://h:1/p/v1/watch/dev/a%20b?provider=aws&region=us-east-1&wait=1.5"
+    );
+    assert_eq!(
+        c.watch_url("dev", "x", None, Duration::from_secs(25)),
+        "http://h:1/p/v1/watch/dev/x?wait=25"
+    );
+}

@@ -159,13 +159,18 @@ pub(crate) async fn post_changes(
     let now = crate::now_ms();
     let entries = edit_entries(&cs.edits, &scopes, &principal, "write", now);
     let message = cs.message.clone().unwrap_or_else(|| default_message(&cs));
-    state
+    let answer = state
         .with_repo("change", move |repo| {
             commit_or_propose(
                 repo, &head, &principal, cs, message, approvals, entries, now,
             )
         })
-        .await
+        .await?;
+    if answer.status() == StatusCode::CREATED {
+        // Serve the new revision from this server at once (others follow the store).
+        let _ = state.refresh().await;
+    }
+    Ok(answer)
 }
 
 /// The store side of `POST /v1/changes`: base, conflicts, validation, then the revision

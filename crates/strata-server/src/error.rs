@@ -4,9 +4,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-/// How long a client should wait before retrying after `503 store_unavailable` (the
-/// `Retry-After` header every such answer carries).
-pub const STORE_RETRY_AFTER_SECS: u64 = 5;
+/// The `Retry-After` (seconds) of a 503 for a store that did not answer: about when the
+/// server tries it again and would know it is back.
+pub const STORE_RETRY_AFTER_SECS: u16 = 2;
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]
@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// Structured extras (candidates, the deciding rule, …).
     pub details: Map<String, Value>,
+    /// Seconds for a `Retry-After` header (set on 503s for an unreachable store).
+    pub retry_after: Option<u16>,
 }
 
 impl ApiError {
@@ -29,7 +31,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After: secs` header to the answer.
+    pub fn with_retry_after(mut self, secs: u16) -> ApiError {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// Adds a detail.
@@ -53,14 +62,20 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    /// 503 `store_unavailable`: the store did not answer (the answer carries
-    /// `Retry-After`).
+    /// 503: the store did not answer (with `Retry-After` when it could not be reached:
+    /// a database error, as opposed to e.g. damaged data).
     pub fn store(e: &strata_store::StoreError) -> ApiError {
-        ApiError::new(
+        let error = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             e.to_string(),
-        )
+        );
+        match e {
+            strata_store::StoreError::Backend { .. } => {
+                error.with_retry_after(STORE_RETRY_AFTER_SECS)
+            }
+            _ => error,
+        }
     }
 
     /// 500: a blocking task failed.
@@ -81,11 +96,14 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "store_unavailable" {
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(STORE_RETRY_AFTER_SECS),
-            );
+        // Every `store_unavailable` says when to retry, however it was made.
+        let retry = self.retry_after.or_else(|| {
+            (self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "store_unavailable")
+                .then_some(STORE_RETRY_AFTER_SECS)
+        });
+        if let Some(secs) = retry {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

@@ -13,7 +13,9 @@ pub mod background;
 mod changes;
 mod drift;
 mod error;
+mod follow;
 pub mod frozen;
+mod invalidate;
 pub mod limits;
 mod listener;
 mod metrics;
@@ -25,13 +27,14 @@ pub mod seed;
 mod state;
 pub mod tls;
 pub mod tokens_api;
+mod watch;
 mod writes;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-pub use error::ApiError;
+pub use error::{ApiError, STORE_RETRY_AFTER_SECS};
 pub use limits::HeaderLimits;
 pub use routes::router;
 pub use state::AppState;
@@ -47,7 +50,8 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How long one request may take (408 beyond it).
     pub request_timeout: Duration,
-    /// How often, at most, the store's head is re-read.
+    /// How often the store's head is re-read when nothing says it moved (on PostgreSQL,
+    /// commits are also announced at once).
     pub head_refresh: Duration,
     /// Serve HTTPS with this certificate and key (`None`: plain HTTP).
     pub tls: Option<tls::TlsFiles>,
@@ -106,6 +110,7 @@ pub struct Server {
     app: axum::Router,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     header_limits: HeaderLimits,
+    state: AppState,
 }
 
 impl Server {
@@ -121,21 +126,32 @@ impl Server {
         if let Some(ids) = config.identities {
             state.set_identities(ids);
         }
+        state.set_request_timeout(config.request_timeout);
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .map_err(|source| ServerError::Bind {
                 addr: config.bind,
                 source,
             })?;
-        let app =
-            routes::with_limits(router(state), config.body_limit, config.request_timeout).layer(
-                axum::middleware::from_fn_with_state(config.header_limits, limits::headers),
-            );
+        // Follow the head from now on, and read it once before serving (an empty or
+        // unreachable store is served as such, and caught up with later).
+        state.follow();
+        let _ = state.refresh().await;
+        let app = routes::with_limits(
+            router(state.clone()),
+            config.body_limit,
+            config.request_timeout,
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            config.header_limits,
+            limits::headers,
+        ));
         Ok(Server {
             listener,
             app,
             tls,
             header_limits: config.header_limits,
+            state,
         })
     }
 
@@ -150,17 +166,21 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes; requests in flight then finish before this
-    /// returns.
+    /// returns (watch streams end, long polls answer at once).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let state = self.state;
         listener::run(
             self.listener,
             self.app,
             self.tls,
             self.header_limits,
-            shutdown,
+            async move {
+                shutdown.await;
+                state.begin_shutdown();
+            },
         )
         .await
     }

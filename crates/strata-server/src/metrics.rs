@@ -66,6 +66,47 @@ pub(crate) struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     head_seq: AtomicU64,
+    /// Cache entries carried over to a new head, and dropped because it may change them.
+    cache_carried: AtomicU64,
+    cache_invalidated: AtomicU64,
+    /// Open server-sent-event watch streams, and long polls waiting.
+    watch_streams: AtomicU64,
+    watch_polls: AtomicU64,
+}
+
+/// Which kind of watcher a [`Watching`] guard counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WatchKind {
+    /// A server-sent-event stream.
+    Stream,
+    /// A waiting long poll.
+    Poll,
+}
+
+/// Counts one open watcher while it lives.
+pub(crate) struct Watching {
+    state: AppState,
+    kind: WatchKind,
+}
+
+impl Watching {
+    /// Counts a watcher of `kind` until the guard is dropped.
+    pub(crate) fn new(state: &AppState, kind: WatchKind) -> Watching {
+        state.metrics().gauge(kind).fetch_add(1, Ordering::Relaxed);
+        Watching {
+            state: state.clone(),
+            kind,
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.state
+            .metrics()
+            .gauge(self.kind)
+            .fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -102,6 +143,19 @@ impl Metrics {
     /// The head revision's seq as last read.
     pub(crate) fn head(&self, seq: u64) {
         self.head_seq.store(seq, Ordering::Relaxed);
+    }
+
+    /// Counts cache entries carried over to a new head and dropped.
+    pub(crate) fn carried(&self, carried: u64, dropped: u64) {
+        self.cache_carried.fetch_add(carried, Ordering::Relaxed);
+        self.cache_invalidated.fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    fn gauge(&self, kind: WatchKind) -> &AtomicU64 {
+        match kind {
+            WatchKind::Stream => &self.watch_streams,
+            WatchKind::Poll => &self.watch_polls,
+        }
     }
 
     /// The Prometheus text exposition.
@@ -148,6 +202,32 @@ impl Metrics {
             out,
             "strata_cache_misses_total {}",
             self.cache_misses.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP strata_cache_carried_total Cached configurations carried over to a new head revision that cannot have changed them.\n");
+        out.push_str("# TYPE strata_cache_carried_total counter\n");
+        let _ = writeln!(
+            out,
+            "strata_cache_carried_total {}",
+            self.cache_carried.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP strata_cache_invalidated_total Cached configurations dropped because a new head revision may have changed them.\n");
+        out.push_str("# TYPE strata_cache_invalidated_total counter\n");
+        let _ = writeln!(
+            out,
+            "strata_cache_invalidated_total {}",
+            self.cache_invalidated.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP strata_watch_open Open watches of configurations: server-sent-event streams and waiting long polls.\n");
+        out.push_str("# TYPE strata_watch_open gauge\n");
+        let _ = writeln!(
+            out,
+            "strata_watch_open{{kind=\"stream\"}} {}",
+            self.watch_streams.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "strata_watch_open{{kind=\"poll\"}} {}",
+            self.watch_polls.load(Ordering::Relaxed)
         );
         out.push_str(
             "# HELP strata_head_revision_seq The seq of the head revision the server serves.\n",

@@ -411,6 +411,7 @@ pub(crate) fn document() -> Value {
             paths.insert(path.to_string(), item);
         }
     }
+    doc["paths"]["/v1/watch/{env}/{service}"] = watch_path();
     doc
 }
 
@@ -514,6 +515,59 @@ fn actual_path() -> Value {
     report["responses"]["413"] = error_response("The body is over the size limit.");
     read["post"] = report;
     read
+}
+
+/// `GET /v1/watch/{env}/{service}` (server-sent events or a long poll, see `watch.rs`).
+fn watch_path() -> Value {
+    let mut op = get(
+        "watchConfig",
+        "Waits for the effective configuration of a service for a target to change: server-sent events with `Accept: text/event-stream`, else a long poll.",
+        vec![
+            path_param(
+                "env",
+                "An environment; its declared target is chosen by `provider` and `region`.",
+            ),
+            path_param("service", "A service of the project."),
+            query("provider", string(), "Narrows the target by provider."),
+            query("region", string(), "Narrows the target by region."),
+            query(
+                "wait",
+                json!({"type": "number", "minimum": 0}),
+                "Long poll: seconds to wait for a change (default 25; at most the request timeout less 2 s).",
+            ),
+            param(
+                "If-None-Match",
+                "header",
+                false,
+                string(),
+                "Long poll: the ETag of the configuration the client holds; without it the answer is immediate.",
+            ),
+            param(
+                "Last-Event-ID",
+                "header",
+                false,
+                string(),
+                "Event stream: the `id` (ETag) of the last event received; no first event when its configuration is current.",
+            ),
+            param(
+                "Accept",
+                "header",
+                false,
+                string(),
+                "`text/event-stream` for server-sent events.",
+            ),
+        ],
+        json!({
+            "description": "The configuration (long poll: as soon as it differs from `If-None-Match`; `ETag`, `Strata-Revision` and `Strata-Target` headers), or an event stream: `event: config` (`id:` the ETag, `data:` the configuration JSON) at once and on each change, `event: error` (`data:` the JSON error) before the stream ends.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
+        }),
+        &["BadRequest", "NotModified", "NotFound", "Unprocessable"],
+    );
+    op["get"]["responses"]["304"] = json!({"description": "Long poll: `wait` passed (or the server is shutting down) without a change; `ETag` of the current revision (no body)."});
+    op
 }
 
 fn error_response(description: &str) -> Value {

@@ -120,7 +120,7 @@ pub(crate) async fn approve(
             params.push(s.param);
         }
     }
-    state
+    let answer = state
         .with_repo("approve", move |repo| {
             let now = crate::now_ms();
             let r = workflow::record_approval(repo, &r, &principal, params.clone(), now)
@@ -174,7 +174,10 @@ pub(crate) async fn approve(
                 }
             }
         })
-        .await
+        .await?;
+    // An approval that applied the request: serve the new revision from here at once.
+    let _ = state.refresh().await;
+    Ok(answer)
 }
 
 /// `POST /v1/requests/{id}/reject` with `{reason}` → 200 `{request}`, 400 without a

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/drift", get(crate::drift::drift))
         .route("/v1/actual/{env}/{service}", crate::drift::actual())
+        .route("/v1/watch/{env}/{service}", get(crate::watch::watch))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -106,41 +107,54 @@ async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
+/// Ready when the store answered the follower's last read of the head; degraded (503)
+/// while it does not (reads are then served from memory, writes refused).
 async fn readyz(State(state): State<AppState>) -> Response {
-    let answer = state
-        .with_repo("head", |repo| {
-            repo.store().head().map_err(|e| ApiError::store(&e))
-        })
-        .await;
-    match answer {
-        Ok(_) => axum::Json(json!({"status": "ok"})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "degraded", "reason": e.message})),
-        )
-            .into_response(),
+    let mut head = state.head_now();
+    if head.snap.is_err() && head.outage.is_none() {
+        // Nothing read yet (or an empty store): ask now.
+        state.follow();
+        let _ = state.refresh().await;
+        head = state.head_now();
+    }
+    // The seq of the revision served: lets operators (and tests) see that servers agree.
+    let seq = head.snap.as_ref().ok().map(|s| s.rev.seq);
+    match head.outage {
+        None => axum::Json(json!({"status": "ok", "seq": seq})).into_response(),
+        Some(reason) => {
+            let mut res = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"status": "degraded", "reason": reason, "seq": seq})),
+            )
+                .into_response();
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::error::STORE_RETRY_AFTER_SECS),
+            );
+            res
+        }
     }
 }
 
 /// `?provider=&region=&rev=&reveal=`
-#[derive(Debug, Default, Deserialize)]
-struct ConfigQuery {
-    provider: Option<String>,
-    region: Option<String>,
-    rev: Option<String>,
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct ConfigQuery {
+    pub(crate) provider: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) rev: Option<String>,
     /// Decrypt secrets (see `reveal.rs`).
-    reveal: Option<bool>,
+    pub(crate) reveal: Option<bool>,
 }
 
 /// What a configuration read has established before answering.
-struct Read {
-    snap: Arc<Snapshot>,
-    target: String,
-    cached: Arc<Cached>,
-    etag: String,
-    not_modified: bool,
-    /// `?reveal=true`, with who asked and the head whose policy decides.
-    reveal: Option<Arc<Judge>>,
+pub(crate) struct Read {
+    pub(crate) snap: Arc<Snapshot>,
+    pub(crate) target: String,
+    pub(crate) cached: Arc<Cached>,
+    pub(crate) etag: String,
+    pub(crate) not_modified: bool,
+    /// `?reveal=true`, with the judge of who asked.
+    pub(crate) reveal: Option<Arc<Judge>>,
 }
 
 impl Read {
@@ -221,7 +235,7 @@ async fn param(
 
 /// Authenticates, picks the revision and target, decides `read`, and fetches the
 /// configuration.
-async fn prepare(
+pub(crate) async fn prepare(
     state: &AppState,
     headers: &HeaderMap,
     env: &str,
@@ -375,13 +389,13 @@ fn etag_value(etag: &str) -> HeaderValue {
     HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-fn not_modified(etag: &str) -> Response {
+pub(crate) fn not_modified(etag: &str) -> Response {
     let mut res = StatusCode::NOT_MODIFIED.into_response();
     res.headers_mut().insert(header::ETAG, etag_value(etag));
     res
 }
 
-fn json_bytes(bytes: axum::body::Bytes, etag: &str, read: &Read) -> Response {
+pub(crate) fn json_bytes(bytes: axum::body::Bytes, etag: &str, read: &Read) -> Response {
     let mut res = Response::new(Body::from(bytes));
     let h = res.headers_mut();
     h.insert(

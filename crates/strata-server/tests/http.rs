@@ -13,3 +13,4 @@ auth_suite!(fresh());
 limits_suite!(fresh());
 writes_suite!(fresh());
 drift_suite!(fresh());
+watch_suite!(fresh());

@@ -40,6 +40,7 @@ auth_suite!(fresh());
 limits_suite!(fresh());
 writes_suite!(fresh());
 drift_suite!(fresh());
+watch_suite!(fresh());
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 

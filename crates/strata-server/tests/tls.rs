@@ -56,7 +56,7 @@ fn start_with(identity: Option<&str>) -> Tls {
     let store = dir.path().join("store.db").to_string_lossy().to_string();
     let token = seed::store_with(Path::new(ACME), &store, "dana.kim").unwrap();
     if let Some(identity) = identity {
-        suite::auth::use_identity(&store, identity);
+        suite::auth::seed_identity(&store, identity);
     }
     let (ca, files) = issue(dir.path());
     let mut config = ServerConfig::new(store, SocketAddr::from(([127, 0, 0, 1], 0)));

@@ -44,6 +44,17 @@ pub struct RawRefs {
     pub tags: Vec<(String, String)>,
 }
 
+/// Pushed news of commits made by any process sharing a store (see
+/// [`Store::head_listener`]): a dedicated connection that waits for them.
+pub trait HeadListener: Send {
+    /// Waits up to `timeout` for commits. `Ok(true)`: the head may have moved — a commit
+    /// was announced, or the listener has just (re)connected and may have missed some, so
+    /// the caller should read the head again; `Ok(false)`: nothing within `timeout`;
+    /// `Err`: the connection is lost (or could not be made). The next call connects again,
+    /// so the caller decides how long to back off between failed calls.
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<bool, StoreError>;
+}
+
 /// A versioned, transactional store of revisions.
 ///
 /// Every method is one transaction. Reads verify hashes and return
@@ -93,6 +104,14 @@ pub trait Store: Send + Sync {
     /// rows, the head move, the audit entries (`commit.audit`) and the change request's
     /// status (`commit.request`) land together or not at all.
     fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError>;
+
+    /// A listener told of every commit (by any process) as it lands, for servers that
+    /// follow the head; `None` when the backend cannot push (SQLite: callers poll
+    /// [`Store::head`]). Opening it makes no connection yet: the first
+    /// [`HeadListener::wait`] does.
+    fn head_listener(&self) -> Option<Box<dyn HeadListener>> {
+        None
+    }
 
     /// Files changed by revision `seq`.
     fn file_changes(&self, seq: u64) -> Result<Vec<FileChange>, StoreError>;

@@ -3,19 +3,25 @@
 //! Commits serialise on a row lock of the head (`SELECT … FOR UPDATE`), so the
 //! compare-and-swap of the head and everything the commit writes are one transaction.
 //! Text keys use the "C" collation so prefix ranges match byte order, as in SQLite.
+//!
+//! Every commit sends `NOTIFY strata_head` in its transaction, so servers sharing the
+//! database hear of it at once ([`Store::head_listener`], `listen.rs`). A connection lost
+//! (the server restarted) is made again on the next call, at most once a second.
 
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls, Transaction};
 use rayon::prelude::*;
 
 mod access;
 mod actual;
+mod listen;
 
 use crate::actual::ActualReport;
 use crate::audit::{AuditEntry, AuditFilter, NewAuditEntry, RawAuditHead, RawAuditRow};
-use crate::backend::{RawRefs, RawRevision, Store, dir_end, param_query, verified};
+use crate::backend::{HeadListener, RawRefs, RawRevision, Store, dir_end, param_query, verified};
 use crate::error::StoreError;
 use crate::migrations::{self, Migration};
 use crate::model::{
@@ -154,10 +160,21 @@ CREATE TABLE strata_actual (
 /// Serialises concurrent first opens of one database (an arbitrary constant).
 const MIGRATION_LOCK: i64 = 0x5354_5241_5441;
 
+/// How long a connection attempt may take when the URL sets no `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long after a failed reconnection the next one is tried (calls in between fail at
+/// once instead of each waiting for a connection).
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
 /// A store in a PostgreSQL database.
 pub struct PgStore {
-    client: Mutex<Client>,
+    /// Shared only with the thread that closes it (see `Drop for PgStore`).
+    client: Arc<Mutex<Client>>,
     name: String,
+    config: postgres::Config,
+    /// When the last reconnection failed.
+    failed_at: Mutex<Option<Instant>>,
 }
 
 impl PgStore {
@@ -167,10 +184,13 @@ impl PgStore {
     }
 
     fn open_with(url: &str, migrations: &[Migration]) -> Result<PgStore, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|e| StoreError::Backend {
+        let mut config: postgres::Config = url.parse().map_err(|e| StoreError::Backend {
             store: "postgres".into(),
             message: format!("cannot read the store URL: {e}"),
         })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let name = describe(&config);
         let mut client = config.connect(NoTls).map_err(|e| StoreError::Backend {
             store: name.clone(),
@@ -178,13 +198,30 @@ impl PgStore {
         })?;
         migrate(&mut client, &name, migrations)?;
         Ok(PgStore {
-            client: Mutex::new(client),
+            client: Arc::new(Mutex::new(client)),
             name,
+            config,
+            failed_at: Mutex::new(None),
         })
     }
 
+    /// The connection, made again first when it was lost (at most every
+    /// [`RECONNECT_AFTER`]; until then the closed one is returned and its calls fail).
     fn client(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(|e| e.into_inner())
+        let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if client.is_closed() {
+            let mut failed_at = self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
+            if failed_at.is_none_or(|t| t.elapsed() >= RECONNECT_AFTER) {
+                match self.config.connect(NoTls) {
+                    Ok(fresh) => {
+                        *client = fresh;
+                        *failed_at = None;
+                    }
+                    Err(_) => *failed_at = Some(Instant::now()),
+                }
+            }
+        }
+        client
     }
 
     fn err(&self) -> impl Fn(postgres::Error) -> StoreError + '_ {
@@ -229,6 +266,30 @@ impl PgStore {
         let row = self.client().query_opt(sql, &[arg]).map_err(self.err())?;
         row.map(|r| verify_row(r.get(0), r.get::<_, &str>(1), r.get::<_, &str>(2)))
             .transpose()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // The client closes its connection with a blocking call, which panics on a thread
+        // that drives async tasks (where a server's last handle on its store may go): on
+        // such a thread, a thread of its own closes it once it holds the last reference
+        // (as soon as this store's fields are dropped).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut client = self.client.clone();
+        let _ = std::thread::Builder::new()
+            .name("strata-pg-close".into())
+            .spawn(move || {
+                loop {
+                    match Arc::try_unwrap(client) {
+                        Ok(last) => return drop(last),
+                        Err(shared) => client = shared,
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
     }
 }
 
@@ -328,6 +389,13 @@ fn seqs(rows: Vec<postgres::Row>) -> Vec<u64> {
 impl Store for PgStore {
     fn describe(&self) -> String {
         self.name.clone()
+    }
+
+    fn head_listener(&self) -> Option<Box<dyn HeadListener>> {
+        Some(Box::new(listen::PgListener::new(
+            self.config.clone(),
+            self.name.clone(),
+        )))
     }
 
     fn head(&self) -> Result<Option<Revision>, StoreError> {
@@ -596,6 +664,12 @@ impl Store for PgStore {
             access::request_transition(&mut tx, &name, t, &rev.id.to_string())?;
         }
         access::append(&mut tx, &name, &commit.audit)?;
+        // Delivered to listeners only if the transaction commits.
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&listen::CHANNEL, &rev.id.to_string()],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(CommitOutcome::Committed)
     }

@@ -95,3 +95,62 @@ fn a_bad_url_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn commits_are_announced_to_listeners_and_connections_come_back() {
+    use std::time::Duration;
+    let fx = fresh();
+    let repo = fx.open();
+    let mut listener = repo
+        .store()
+        .head_listener()
+        .expect("PostgreSQL pushes commits");
+    // The first wait connects, and says to read the head (commits may have been missed).
+    assert!(listener.wait(Duration::from_secs(1)).unwrap());
+    assert!(!listener.wait(Duration::from_millis(100)).unwrap());
+    let writer = fx.open();
+    writer
+        .import(conformance::project(), conformance::meta("first"))
+        .unwrap();
+    assert!(listener.wait(Duration::from_secs(5)).unwrap());
+    assert!(!listener.wait(Duration::from_millis(100)).unwrap());
+    // A commit refused because the head moved announces nothing.
+    let head = writer.head().unwrap();
+    let stale = strata_store::model::Commit::new(None, head.clone());
+    assert!(matches!(
+        writer.store().commit(&stale).unwrap(),
+        strata_store::model::CommitOutcome::HeadMoved { .. }
+    ));
+    assert!(!listener.wait(Duration::from_millis(300)).unwrap());
+
+    // Both the store's connection and the listener's are cut: the next calls report the
+    // loss, then connect again.
+    (fx.sql)(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    let mut lost = false;
+    for _ in 0..3 {
+        match listener.wait(Duration::from_millis(200)) {
+            Err(e) => {
+                assert!(e.to_string().contains("listening for commits"), "{e}");
+                lost = true;
+                break;
+            }
+            Ok(_) => continue,
+        }
+    }
+    assert!(lost, "the listener did not notice its connection was cut");
+    assert!(listener.wait(Duration::from_secs(1)).unwrap());
+    let started = std::time::Instant::now();
+    let back = loop {
+        match repo.head() {
+            Ok(h) => break h,
+            Err(e) => {
+                assert!(started.elapsed() < Duration::from_secs(5), "{e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(back.id, head.id);
+}

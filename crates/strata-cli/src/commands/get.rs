@@ -1,11 +1,13 @@
 //! `strata get`: a service's effective configuration from a Strata server, through the
-//! on-disk cache of `strata-client` (see docs/client.md).
+//! on-disk cache of `strata-client` (see docs/client.md); `--watch` follows it.
 
+use std::io::Write as _;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use strata_client::{Client, ClientError};
+use strata_client::{Client, ClientError, Fetched, WatchOptions};
 use strata_core::value::{Loc, Node, Value, map_with_capacity};
 
 use crate::error::CliError;
@@ -56,6 +58,12 @@ pub struct GetArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "json")]
     format: GetFormat,
+
+    /// Keep following the configuration: print it, then each new one, as one line of
+    /// JSON each, until interrupted (the cache is updated on each change; while the server
+    /// is unreachable the watch waits for it).
+    #[arg(long, conflicts_with = "format")]
+    watch: bool,
 }
 
 /// Runs `strata get`.
@@ -108,9 +116,64 @@ pub fn run(args: GetArgs) -> Result<(), CliError> {
     {
         client = client.with_cache_dir(dir);
     }
+    if args.watch {
+        return watch(&client, env, hint, &args);
+    }
     let fetched = client
         .fetch(env, &args.service, hint)
         .map_err(|e| explain(e, &args))?;
+    note_outage(&client, &fetched);
+    let format = match args.format {
+        GetFormat::Json => OutputFormat::Json,
+        GetFormat::Yaml => OutputFormat::Yaml,
+    };
+    emit(&render(&from_json(&fetched.config), format)?)
+}
+
+/// `--watch`: one JSON line per configuration.
+fn watch(
+    client: &Client,
+    env: &str,
+    hint: Option<(&str, &str)>,
+    args: &GetArgs,
+) -> Result<(), CliError> {
+    let mut failed = None;
+    let mut first = true;
+    client
+        .watch(
+            env,
+            &args.service,
+            hint,
+            &WatchOptions::default(),
+            |fetched| {
+                if first {
+                    note_outage(client, fetched);
+                    first = false;
+                } else if let Some(e) = &fetched.cache_error {
+                    eprintln!("warning: the cache was not updated: {e}");
+                }
+                let mut out = std::io::stdout().lock();
+                let line = serde_json::to_string(&fetched.config).unwrap_or_default();
+                match writeln!(out, "{line}").and_then(|()| out.flush()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(if e.kind() == std::io::ErrorKind::BrokenPipe {
+                            CliError::BrokenPipe
+                        } else {
+                            CliError::Io(format!("cannot write to standard output: {e}"))
+                        });
+                        ControlFlow::Break(())
+                    }
+                }
+            },
+        )
+        .map_err(|e| explain(e, args))?;
+    failed.map_or(Ok(()), Err)
+}
+
+/// Notes on standard error that `fetched` comes from the cache (the server is down), or
+/// that the cache could not be written.
+fn note_outage(client: &Client, fetched: &Fetched) {
     if fetched.from_cache {
         eprintln!(
             "note: the server at {} is unreachable ({}); printing the cached configuration{}",
@@ -126,11 +189,6 @@ pub fn run(args: GetArgs) -> Result<(), CliError> {
     if let Some(e) = &fetched.cache_error {
         eprintln!("warning: the cache was not updated: {e}");
     }
-    let format = match args.format {
-        GetFormat::Json => OutputFormat::Json,
-        GetFormat::Yaml => OutputFormat::Yaml,
-    };
-    emit(&render(&from_json(&fetched.config), format)?)
 }
 
 /// An error of the client as a CLI error (exit 2) saying what to do.

@@ -46,9 +46,8 @@ pub fn webhook_section(url: &str) -> String {
     format!("  webhook:\n    url: {url}\n    timeout_ms: 2000\n")
 }
 
-/// Makes the head of `store` acme with `identity` in its policy (before the server has
-/// read any head, so the first request sees it).
-pub fn use_identity(store: &str, identity: &str) {
+/// Makes the head of `store` acme with `identity` in its policy: its seq.
+pub fn seed_identity(store: &str, identity: &str) -> u64 {
     let repo = strata_store::repo::open(store).unwrap();
     seed::import(
         &repo,
@@ -57,6 +56,13 @@ pub fn use_identity(store: &str, identity: &str) {
         "identity",
     )
     .unwrap();
+    repo.head().unwrap().seq
+}
+
+/// [`seed_identity`] under the running server `s`, waiting until it serves that head
+/// (`/readyz` names the seq served).
+pub fn use_identity(s: &Running, identity: &str) {
+    s.wait_for_seq(seed_identity(s.store(), identity));
 }
 
 fn now() -> u64 {
@@ -176,7 +182,7 @@ fn message(a: &Answer) -> String {
 /// same principal with an API token (no claims) is refused; a known principal keeps its
 /// own roles; claims never grant roles the mapping does not name.
 pub fn jwt_roles_from_claims_allow_a_read(s: &Running) {
-    use_identity(s.store(), &jwt_section());
+    use_identity(s, &jwt_section());
     let sre = sign(SECRET, &claims("kai.contractor", &["platform-sre"]));
     let a = s.get(PROD, Some(&sre), None);
     assert_eq!(a.status, 200, "{}", a.body);
@@ -214,7 +220,7 @@ pub fn jwt_roles_from_claims_allow_a_read(s: &Running) {
 /// Expired, not-yet-valid, wrong-audience, wrong-issuer and badly signed JWTs are 401
 /// with the reason, never echoing the token.
 pub fn bad_jwts_are_401_saying_why(s: &Running) {
-    use_identity(s.store(), &jwt_section());
+    use_identity(s, &jwt_section());
     let cases: Vec<(Value, &str, &str)> = vec![
         (
             json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "dana.kim", "exp": now() - 30}),
@@ -281,7 +287,7 @@ pub fn the_webhook_vetoes_what_the_policy_allows(s: &Running) {
     }
     let hook = Webhook::start(Duration::ZERO, no_ledger_reads);
     use_identity(
-        s.store(),
+        s,
         &format!("{}{}", jwt_section(), webhook_section(&hook.url)),
     );
     let ok = s.get(PROD, Some(s.admin()), None);
@@ -351,7 +357,7 @@ pub fn a_dead_webhook_fails_closed(s: &Running) {
         l.local_addr().unwrap()
     };
     let url = format!("http://{closed}/v1/data/strata/allow");
-    use_identity(s.store(), &webhook_section(&url));
+    use_identity(s, &webhook_section(&url));
     let a = s.get(PROD, Some(s.admin()), None);
     assert_eq!((a.status, error_code(&a)), (403, "forbidden"), "{}", a.body);
     assert!(message(&a).contains("fail closed"), "{}", a.body);
@@ -370,7 +376,7 @@ pub fn the_webhook_and_jwt_roles_judge_writes(s: &Running) {
     }
     let hook = Webhook::start(Duration::ZERO, no_checkout_writes);
     use_identity(
-        s.store(),
+        s,
         &format!("{}{}", jwt_section(), webhook_section(&hook.url)),
     );
     let change = |service: &str, value: u64| json!({"changes": [{"set": format!("{service}:replicas"), "layer": "env/dev", "value": value}]});

@@ -317,6 +317,7 @@ fn partial_reader(s: &Running) -> String {
         );
     *policy = text.into_bytes();
     seed::import(&repo, files, "test-admin", "a partial reader").unwrap();
+    s.wait_for_seq(repo.head().unwrap().seq);
     seed::create_token(&repo, "guest.reader", "test-admin")
         .unwrap()
         .expose()

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod drift;
 pub mod limits;
+pub mod watch;
 pub mod writes;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,15 @@ fn read_dir(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
 /// Seeds the store at `store` with acme and two tokens, and serves it; `keep` lives as
 /// long as the server (a temporary directory, …).
 pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Running {
+    start_with(store, keep, |_| {})
+}
+
+/// [`start`], with the server's configuration adjusted by `configure`.
+pub fn start_with(
+    store: String,
+    keep: Box<dyn std::any::Any + Send + Sync>,
+    configure: impl FnOnce(&mut ServerConfig),
+) -> Running {
     let repo = strata_store::repo::open(&store).unwrap();
     let mut files = BTreeMap::new();
     read_dir(Path::new(ACME), Path::new(ACME), &mut files);
@@ -76,6 +86,23 @@ pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Runni
     let mut config = ServerConfig::new(store.clone(), SocketAddr::from(([127, 0, 0, 1], 0)));
     config.body_limit = 1024;
     config.identities = Some(strata_store::crypto::Identities::parse(&test_identity().0).unwrap());
+    configure(&mut config);
+    serve(
+        config,
+        admin.expose().to_string(),
+        nobody.expose().to_string(),
+        keep,
+    )
+}
+
+/// Serves `config.store` (already seeded) on a thread of its own, with these tokens.
+pub fn serve(
+    config: ServerConfig,
+    admin: String,
+    nobody: String,
+    keep: Box<dyn std::any::Any + Send + Sync>,
+) -> Running {
+    let store = config.store.clone();
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -98,8 +125,8 @@ pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Runni
         .into();
     Running {
         base: format!("http://{addr}"),
-        admin: admin.expose().to_string(),
-        nobody: nobody.expose().to_string(),
+        admin,
+        nobody,
         agent,
         store,
         _keep: keep,
@@ -222,6 +249,20 @@ impl Running {
         assert!(text.contains("replicas: 1\n"), "{text}");
         *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
         seed::import(&repo, files, "test-admin", "seven replicas").unwrap();
+        self.wait_for_seq(repo.head().unwrap().seq);
+    }
+
+    /// Waits (at most 5 s) until the server serves the head of seq `seq` or a later one
+    /// (`/readyz` names the seq served): after a commit made through the store directly.
+    pub fn wait_for_seq(&self, seq: u64) {
+        let started = std::time::Instant::now();
+        while self.get("/readyz", None, None).body["seq"].as_u64() < Some(seq) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "the server did not serve seq {seq} within 5 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
