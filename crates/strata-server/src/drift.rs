@@ -484,47 +484,6 @@ pub(crate) struct ActualQuery {
     today: Option<String>,
 }
 
-/// The declared target of `env` narrowed by `provider` and `region`: 404 when none, 400
-/// with the candidates when several (as configuration reads choose).
-fn target_of(config: &ProjectConfig, env: &str, q: &ActualQuery) -> Result<String, ApiError> {
-    let candidates: Vec<String> = config
-        .targets
-        .iter()
-        .filter(|t| t.env == env)
-        .filter(|t| q.provider.as_deref().is_none_or(|p| t.provider == p))
-        .filter(|t| q.region.as_deref().is_none_or(|r| t.region == r))
-        .map(ToString::to_string)
-        .collect();
-    match candidates.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(ApiError::not_found(format!(
-            "no declared target matches env `{env}`{}{}",
-            q.provider
-                .as_deref()
-                .map(|p| format!(", provider `{p}`"))
-                .unwrap_or_default(),
-            q.region
-                .as_deref()
-                .map(|r| format!(", region `{r}`"))
-                .unwrap_or_default(),
-        ))
-        .with("env", env)
-        .with(
-            "known",
-            config
-                .targets
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-        )),
-        _ => Err(ApiError::bad_request(format!(
-            "env `{env}` has {} targets: choose one with ?provider= and ?region=",
-            candidates.len()
-        ))
-        .with("candidates", candidates)),
-    }
-}
-
 /// What both `/v1/actual` methods establish first: the principal may `read` the service
 /// in `env`, whose target is chosen by the query.
 struct ActualAccess {
@@ -552,7 +511,8 @@ async fn actual_access(
             .with("service", service)
             .with("known", config.services.keys().cloned().collect::<Vec<_>>()));
     }
-    let target = target_of(config, &env, &q)?;
+    let target =
+        crate::routes::choose_target(config, &env, q.provider.as_deref(), q.region.as_deref())?;
     let judge = Judge::new(state, caller, head.clone())?;
     let (e, s) = (env.clone(), service.clone());
     let verdict = judge

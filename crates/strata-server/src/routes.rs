@@ -257,48 +257,12 @@ pub(crate) async fn prepare(
             .with("service", service)
             .with("known", config.services.keys().cloned().collect::<Vec<_>>()));
     }
-    let candidates: Vec<String> = config
-        .targets
-        .iter()
-        .filter(|t| t.env == env)
-        .filter(|t| query.provider.as_deref().is_none_or(|p| t.provider == p))
-        .filter(|t| query.region.as_deref().is_none_or(|r| t.region == r))
-        .map(|t| t.to_string())
-        .collect();
-    let target = match candidates.as_slice() {
-        [one] => one.clone(),
-        [] => {
-            return Err(ApiError::not_found(format!(
-                "no declared target matches env `{env}`{}{}",
-                query
-                    .provider
-                    .as_deref()
-                    .map(|p| format!(", provider `{p}`"))
-                    .unwrap_or_default(),
-                query
-                    .region
-                    .as_deref()
-                    .map(|r| format!(", region `{r}`"))
-                    .unwrap_or_default(),
-            ))
-            .with("env", env)
-            .with(
-                "known",
-                config
-                    .targets
-                    .iter()
-                    .map(|t| t.to_string())
-                    .collect::<Vec<_>>(),
-            ));
-        }
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "env `{env}` has {} targets: choose one with ?provider= and ?region=",
-                candidates.len()
-            ))
-            .with("candidates", candidates));
-        }
-    };
+    let target = choose_target(
+        config,
+        env,
+        query.provider.as_deref(),
+        query.region.as_deref(),
+    )?;
     let judge = Judge::new(state, caller, head.clone())?;
     let (e, s, p) = (env.to_string(), service.to_string(), segments.to_vec());
     let verdict = judge
@@ -322,6 +286,51 @@ pub(crate) async fn prepare(
         not_modified,
         reveal,
     })
+}
+
+/// The declared target of `env` narrowed by `provider` and `region` (as
+/// `ENV/PROVIDER/REGION`): 404 with the known targets when none matches, 400 with the
+/// candidates when several do.
+pub(crate) fn choose_target(
+    config: &strata_core::project::ProjectConfig,
+    env: &str,
+    provider: Option<&str>,
+    region: Option<&str>,
+) -> Result<String, ApiError> {
+    let candidates: Vec<String> = config
+        .targets
+        .iter()
+        .filter(|t| t.env == env)
+        .filter(|t| provider.is_none_or(|p| t.provider == p))
+        .filter(|t| region.is_none_or(|r| t.region == r))
+        .map(ToString::to_string)
+        .collect();
+    match candidates.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(ApiError::not_found(format!(
+            "no declared target matches env `{env}`{}{}",
+            provider
+                .map(|p| format!(", provider `{p}`"))
+                .unwrap_or_default(),
+            region
+                .map(|r| format!(", region `{r}`"))
+                .unwrap_or_default(),
+        ))
+        .with("env", env)
+        .with(
+            "known",
+            config
+                .targets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+        )),
+        _ => Err(ApiError::bad_request(format!(
+            "env `{env}` has {} targets: choose one with ?provider= and ?region=",
+            candidates.len()
+        ))
+        .with("candidates", candidates)),
+    }
 }
 
 /// Records a denied `action` on `param` in `env` and returns the 403 to answer (still 403
