@@ -5,34 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{ACME, Run, run_cmd, strata};
-use strata_server::background::Seeded;
-
-/// A server on a fresh store holding acme.
-struct Running {
-    base: String,
-    token: String,
-    seeded: Seeded,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn stop(&mut self) {
-        self.seeded.server.stop();
-    }
-}
-
-fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store.db").to_string_lossy().to_string();
-    let seeded = Seeded::start(Path::new(ACME), &store, "dana.kim").unwrap();
-    Running {
-        base: seeded.server.base().to_string(),
-        token: seeded.token.clone(),
-        seeded,
-        _dir: dir,
-    }
-}
+use common::{Run, run_cmd, strata};
+use strata_testkit::acme;
+use strata_testkit::server::AcmeServer;
 
 /// `strata get ARGS --server BASE --cache-dir CACHE` with `STRATA_TOKEN=token`.
 fn get(base: &str, token: Option<&str>, cache: &Path, args: &[&str]) -> Run {
@@ -51,18 +26,22 @@ fn get(base: &str, token: Option<&str>, cache: &Path, args: &[&str]) -> Run {
     run_cmd(&mut cmd)
 }
 
+/// [`get`] from `s`, with its token.
+fn get_from(s: &AcmeServer, cache: &Path, args: &[&str]) -> Run {
+    get(s.base(), Some(s.token()), cache, args)
+}
+
 #[test]
 fn get_prints_the_configuration_then_the_cached_one_when_the_server_is_down() {
-    let mut s = start();
+    let mut s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
     let args = ["checkout", "--target", "dev/aws/us-east-1"];
-    let live = get(&s.base, Some(&s.token), cache.path(), &args).ok();
+    let live = get_from(&s, cache.path(), &args).ok();
     let json = live.json();
     assert!(json["db"]["pool"]["max_size"].is_number(), "{json}");
     assert!(live.stderr.is_empty(), "{}", live.stderr);
-    let yaml = get(
-        &s.base,
-        Some(&s.token),
+    let yaml = get_from(
+        &s,
         cache.path(),
         &[
             "checkout",
@@ -76,15 +55,14 @@ fn get_prints_the_configuration_then_the_cached_one_when_the_server_is_down() {
     assert!(yaml.stdout.contains("max_size: "), "{}", yaml.stdout);
 
     s.stop();
-    let offline = get(&s.base, Some(&s.token), cache.path(), &args).ok();
+    let offline = get_from(&s, cache.path(), &args).ok();
     assert_eq!(offline.json(), json);
     assert!(offline.stderr.contains("note:"), "{}", offline.stderr);
     assert!(offline.stderr.contains("unreachable"), "{}", offline.stderr);
-    assert!(offline.stderr.contains(&s.base), "{}", offline.stderr);
+    assert!(offline.stderr.contains(s.base()), "{}", offline.stderr);
     // Another service was never fetched: nothing to fall back on.
-    let none = get(
-        &s.base,
-        Some(&s.token),
+    let none = get_from(
+        &s,
         cache.path(),
         &["ledger", "--target", "dev/aws/us-east-1"],
     )
@@ -112,12 +90,12 @@ fn get_without_a_server_or_a_cache_exits_2_naming_the_url() {
 
 #[test]
 fn get_with_a_bad_token_exits_2_even_with_a_cache() {
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
     let args = ["checkout", "--target", "dev/aws/us-east-1"];
-    get(&s.base, Some(&s.token), cache.path(), &args).ok();
+    get_from(&s, cache.path(), &args).ok();
     let bad = format!("strata_{}_{}", "0".repeat(12), "0".repeat(64));
-    let r = get(&s.base, Some(&bad), cache.path(), &args).expect(2);
+    let r = get(s.base(), Some(&bad), cache.path(), &args).expect(2);
     assert!(r.stderr.contains("401"), "{}", r.stderr);
     assert!(r.stderr.contains("STRATA_TOKEN"), "{}", r.stderr);
     assert!(!r.stderr.contains(&bad), "{}", r.stderr);
@@ -147,23 +125,11 @@ fn get_needs_a_token_and_a_well_formed_target() {
 
 #[test]
 fn get_with_an_ambiguous_target_lists_the_candidates() {
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let r = get(
-        &s.base,
-        Some(&s.token),
-        cache.path(),
-        &["checkout", "--target", "dev"],
-    )
-    .expect(2);
+    let r = get_from(&s, cache.path(), &["checkout", "--target", "dev"]).expect(2);
     assert!(r.stderr.contains("dev/azure/eastus"), "{}", r.stderr);
-    let r = get(
-        &s.base,
-        Some(&s.token),
-        cache.path(),
-        &["nope", "--target", "dev/aws/us-east-1"],
-    )
-    .expect(2);
+    let r = get_from(&s, cache.path(), &["nope", "--target", "dev/aws/us-east-1"]).expect(2);
     assert!(r.stderr.contains("404"), "{}", r.stderr);
 }
 
@@ -172,7 +138,7 @@ fn get_watch_prints_each_new_configuration_as_a_json_line() {
     use std::io::BufRead as _;
     use std::time::Duration;
 
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
     let mut child = strata()
         .args([
@@ -183,11 +149,11 @@ fn get_watch_prints_each_new_configuration_as_a_json_line() {
             "--watch",
         ])
         .arg("--server")
-        .arg(&s.base)
+        .arg(s.base())
         .arg("--cache-dir")
         .arg(cache.path())
         .env_remove("STRATA_SERVER")
-        .env("STRATA_TOKEN", &s.token)
+        .env("STRATA_TOKEN", s.token())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -207,13 +173,7 @@ fn get_watch_prints_each_new_configuration_as_a_json_line() {
     let first: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(first["replicas"], 1, "{first}");
 
-    let store = s._dir.path().join("store.db").to_string_lossy().to_string();
-    let repo = strata_store::repo::open(&store).unwrap();
-    let mut files = strata_server::seed::read_dir(Path::new(ACME)).unwrap();
-    let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
-    let text = String::from_utf8(layer.clone()).unwrap();
-    *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
-    strata_server::seed::import(&repo, files, "test-admin", "seven").unwrap();
+    s.commit(acme::with_dev_checkout_replicas(7), "seven");
 
     let second = line(10).expect("a line for the change");
     assert!(!second.contains('\n'));
@@ -226,11 +186,10 @@ fn get_watch_prints_each_new_configuration_as_a_json_line() {
 
 #[test]
 fn get_watch_refuses_a_format() {
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let r = get(
-        &s.base,
-        Some(&s.token),
+    let r = get_from(
+        &s,
         cache.path(),
         &[
             "checkout",

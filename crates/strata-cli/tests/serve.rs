@@ -26,19 +26,12 @@ fn serve_refuses_a_missing_store() {
 
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
 
     let f = small();
     f.run(&["import"]).ok();
-    let mut child = common::strata()
-        .current_dir(f.root())
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let serving = f.serve(&["--bind", "127.0.0.1:0"]);
+    let line = &serving.first_line;
     let addr = line
         .split("http://")
         .nth(1)
@@ -52,25 +45,8 @@ fn serve_answers_and_stops_on_sigterm() {
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
     assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed().as_secs() > 10 {
-            let _ = child.kill();
-            panic!("strata serve did not stop on SIGTERM");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let (status, rest) = serving.stop_with_sigterm();
     assert_eq!(status.code(), Some(0));
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("shutting down"), "{rest}");
 }
 

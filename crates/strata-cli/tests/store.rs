@@ -1568,62 +1568,6 @@ fn killed_writers_never_damage_the_store_or_lose_acknowledged_commits() {
 // ---------------------------------------------------------------------------------------
 // 9. Concurrent processes
 
-/// A PostgreSQL database dropped at the end of the test (best effort).
-struct PgDb {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = c.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-    }
-}
-
-fn pg_admin_url() -> String {
-    match std::env::var("STRATA_TEST_POSTGRES_URL") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => panic!(
-            "STRATA_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server; run it with ./scripts/test (e.g. `./scripts/test -p strata-cli --test store`), which starts a throwaway one, or set STRATA_TEST_POSTGRES_URL=postgres://USER@HOST:PORT/postgres"
-        ),
-    }
-}
-
-/// A fresh, empty database on the test server.
-fn fresh_pg_db() -> PgDb {
-    let admin = pg_admin_url();
-    let name = format!(
-        "strata_cli_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot connect to STRATA_TEST_POSTGRES_URL: {e}"));
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let (scheme, rest) = admin.split_once("://").expect("a postgres:// URL");
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, format!("?{q}")),
-        None => (rest, String::new()),
-    };
-    let authority = rest.split_once('/').map_or(rest, |(a, _)| a);
-    PgDb {
-        url: format!("{scheme}://{authority}/{name}{query}"),
-        admin,
-        name,
-    }
-}
-
 /// Rounds of 8 processes started at once, all against the same base revision: each sets
 /// its own parameter, the odd ones also a shared one. Exactly one shared writer per round
 /// wins; the other three conflict; nobody else does; the chain stays linear.
@@ -1732,8 +1676,8 @@ fn concurrent_processes_sqlite() {
 
 #[test]
 fn concurrent_processes_postgres() {
-    let db = fresh_pg_db();
-    concurrent_changesets(Some(&db.url));
+    let db = strata_testkit::pg::TempDatabase::new("strata_cli_");
+    concurrent_changesets(Some(db.url()));
 }
 
 // ---------------------------------------------------------------------------------------

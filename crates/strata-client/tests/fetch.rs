@@ -4,40 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::time::Duration;
 
 use strata_client::{Client, ClientError};
-use strata_server::background::Seeded;
+use strata_testkit::acme;
+use strata_testkit::server::AcmeServer;
 
-const ACME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme");
 const HINT: Option<(&str, &str)> = Some(("aws", "us-east-1"));
-
-/// A server on a fresh store holding acme.
-struct Running {
-    base: String,
-    token: String,
-    seeded: Seeded,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn stop(&mut self) {
-        self.seeded.server.stop();
-    }
-}
-
-fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store.db").to_string_lossy().to_string();
-    let seeded = Seeded::start(Path::new(ACME), &store, "dana.kim").unwrap();
-    Running {
-        base: seeded.server.base().to_string(),
-        token: seeded.token.clone(),
-        seeded,
-        _dir: dir,
-    }
-}
 
 /// An address where nothing listens.
 fn closed_port() -> String {
@@ -70,9 +43,9 @@ fn canned(status: &str, body: &str) -> (String, std::sync::mpsc::Receiver<String
 
 #[test]
 fn first_fetch_is_200_and_cached_then_304_from_the_cache() {
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let c = Client::new(&s.base, &s.token)
+    let c = Client::new(s.base(), s.token())
         .unwrap()
         .with_cache_dir(cache.path());
     let first = c.fetch("dev", "checkout", HINT).unwrap();
@@ -104,9 +77,9 @@ fn first_fetch_is_200_and_cached_then_304_from_the_cache() {
 
 #[test]
 fn a_stopped_server_is_answered_from_the_cache() {
-    let mut s = start();
+    let mut s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let c = Client::new(&s.base, &s.token)
+    let c = Client::new(s.base(), s.token())
         .unwrap()
         .with_cache_dir(cache.path())
         .with_timeout(Duration::from_secs(2));
@@ -118,7 +91,7 @@ fn a_stopped_server_is_answered_from_the_cache() {
     assert_eq!(offline.config, live.config);
     assert_eq!(offline.etag, live.etag);
     // A fresh client (a restarting service) reads the same cache.
-    let again = Client::new(&s.base, &s.token)
+    let again = Client::new(s.base(), s.token())
         .unwrap()
         .with_cache_dir(cache.path())
         .fetch("dev", "checkout", HINT)
@@ -153,14 +126,14 @@ fn no_cache_and_no_server_is_an_error() {
 
 #[test]
 fn a_bad_token_is_401_even_with_a_cache() {
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let good = Client::new(&s.base, &s.token)
+    let good = Client::new(s.base(), s.token())
         .unwrap()
         .with_cache_dir(cache.path());
     good.fetch("dev", "checkout", HINT).unwrap();
     let bad_token = format!("strata_{}_{}", "0".repeat(12), "0".repeat(64));
-    let bad = Client::new(&s.base, &bad_token)
+    let bad = Client::new(s.base(), &bad_token)
         .unwrap()
         .with_cache_dir(cache.path());
     let e = bad.fetch("dev", "checkout", HINT).unwrap_err();
@@ -175,9 +148,9 @@ fn a_bad_token_is_401_even_with_a_cache() {
 
 #[test]
 fn not_found_and_ambiguous_targets_are_errors_not_outages() {
-    let s = start();
+    let s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let c = Client::new(&s.base, &s.token)
+    let c = Client::new(s.base(), s.token())
         .unwrap()
         .with_cache_dir(cache.path());
     let e = c.fetch("dev", "nope", HINT).unwrap_err();
@@ -281,9 +254,9 @@ fn a_server_that_never_answers_times_out_to_the_cache() {
 
 #[test]
 fn a_watch_reports_each_change_and_caches_it() {
-    let mut s = start();
+    let mut s = AcmeServer::start();
     let cache = tempfile::tempdir().unwrap();
-    let client = Client::new(&s.base, &s.token)
+    let client = Client::new(s.base(), s.token())
         .unwrap()
         .with_cache_dir(cache.path());
     let options = strata_client::WatchOptions {
@@ -313,13 +286,7 @@ fn a_watch_reports_each_change_and_caches_it() {
     std::thread::sleep(Duration::from_millis(2500));
     assert!(rx.try_recv().is_err(), "a change without a commit");
 
-    let store = s._dir.path().join("store.db").to_string_lossy().to_string();
-    let repo = strata_store::repo::open(&store).unwrap();
-    let mut files = strata_server::seed::read_dir(Path::new(ACME)).unwrap();
-    let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
-    let text = String::from_utf8(layer.clone()).unwrap();
-    *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
-    strata_server::seed::import(&repo, files, "test-admin", "seven").unwrap();
+    s.commit(acme::with_dev_checkout_replicas(7), "seven");
 
     let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(second.config["replicas"], 7, "{}", second.config);

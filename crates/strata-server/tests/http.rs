@@ -8,9 +8,4 @@ fn fresh() -> suite::Running {
     suite::start(store, Box::new(dir))
 }
 
-http_suite!(fresh());
-auth_suite!(fresh());
-limits_suite!(fresh());
-writes_suite!(fresh());
-drift_suite!(fresh());
-watch_suite!(fresh());
+all_suites!(fresh());

@@ -3,58 +3,30 @@
 
 mod suite;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn admin_url() -> String {
-    match std::env::var("STRATA_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => panic!(
-            "STRATA_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test, or point it at a server you own: STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
-        ),
-    }
-}
+use strata_testkit::pg;
 
 fn fresh() -> suite::Running {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let admin = admin_url();
-    let name = format!(
-        "strata_http{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    suite::start(format!("{base}/{name}"), Box::new(()))
+    suite::start(pg::fresh_database("strata_http"), Box::new(()))
 }
 
-http_suite!(fresh());
-auth_suite!(fresh());
-limits_suite!(fresh());
-writes_suite!(fresh());
-drift_suite!(fresh());
-watch_suite!(fresh());
+all_suites!(fresh());
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
 
-#[test]
-fn reads_go_on_from_memory_when_the_store_is_gone() {
+/// A server that has answered a read of [`CONFIG`] (the answer), after which its database
+/// was dropped.
+fn store_gone_after_a_read() -> (suite::Running, suite::Answer) {
     let s = fresh();
     let before = s.get(CONFIG, Some(s.admin()), None);
     assert_eq!(before.status, 200, "{}", before.body);
-    let (_, name) = s.store().rsplit_once('/').unwrap();
-    let mut client = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .unwrap();
+    pg::drop_database(s.store());
     std::thread::sleep(std::time::Duration::from_millis(300));
+    (s, before)
+}
+
+#[test]
+fn reads_go_on_from_memory_when_the_store_is_gone() {
+    let (s, before) = store_gone_after_a_read();
     let ready = s.get("/readyz", None, None);
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.body["status"], "degraded");
@@ -66,18 +38,10 @@ fn reads_go_on_from_memory_when_the_store_is_gone() {
 
 #[test]
 fn writes_are_refused_with_retry_after_when_the_store_is_gone() {
-    let s = fresh();
+    let (s, before) = store_gone_after_a_read();
     let change = serde_json::json!({"changes": [
         {"set": "checkout:replicas", "layer": "env/dev", "value": 3}
     ]});
-    let before = s.get(CONFIG, Some(s.admin()), None);
-    assert_eq!(before.status, 200, "{}", before.body);
-    let (_, name) = s.store().rsplit_once('/').unwrap();
-    let mut client = postgres::Client::connect(&admin_url(), postgres::NoTls).unwrap();
-    client
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let writes = [
         s.post("/v1/changes", Some(s.admin()), &change),
         s.post(

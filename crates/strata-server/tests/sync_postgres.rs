@@ -11,44 +11,13 @@ mod suite;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use strata_server::ServerConfig;
+use strata_testkit::pg;
 use suite::watch::{commit_checkout, open};
 
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
-
-fn admin_url() -> String {
-    match std::env::var("STRATA_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => panic!(
-            "STRATA_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test, or point it at a server you own: STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
-        ),
-    }
-}
-
-/// A fresh database on the test server.
-fn fresh_database() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let admin = admin_url();
-    let name = format!(
-        "strata_sync{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
 
 /// Waits until `check` holds, failing with `what` after `within`.
 fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
@@ -64,7 +33,7 @@ fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) -> 
 
 #[test]
 fn a_commit_is_served_by_another_server_within_a_second() {
-    let url = fresh_database();
+    let url = pg::fresh_database("strata_sync");
     let a = suite::start(url.clone(), Box::new(()));
     // The second server re-reads the head only every 30 s: only the notification can
     // explain a change it serves within a second.

@@ -4,71 +4,12 @@
 mod suite;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use strata_server::background::Background;
-use strata_server::tls::TlsFiles;
-use strata_server::{ServerConfig, seed};
+use strata_testkit::server::{AcmeServer, Scheme};
 
-const ACME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme");
 const CONFIG: &str = "/v1/config/dev/checkout?provider=aws";
-
-/// A private CA and a server certificate it issued for `localhost` and `127.0.0.1`,
-/// written to `dir`; returns the CA's certificate (PEM) and the server's files.
-fn issue(dir: &Path) -> (String, TlsFiles) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "Strata test CA");
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    let files = TlsFiles {
-        cert: dir.join("server.pem"),
-        key: dir.join("server.key"),
-    };
-    std::fs::write(&files.cert, leaf.pem()).unwrap();
-    std::fs::write(&files.key, key.serialize_pem()).unwrap();
-    (ca.pem(), files)
-}
-
-struct Tls {
-    server: Background,
-    token: String,
-    ca: String,
-    _dir: tempfile::TempDir,
-}
-
-fn start() -> Tls {
-    start_with(None)
-}
-
-/// A TLS server on acme, with `identity` (YAML under `identity:`) in the head's policy
-/// when given.
-fn start_with(identity: Option<&str>) -> Tls {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store.db").to_string_lossy().to_string();
-    let token = seed::store_with(Path::new(ACME), &store, "dana.kim").unwrap();
-    if let Some(identity) = identity {
-        suite::auth::seed_identity(&store, identity);
-    }
-    let (ca, files) = issue(dir.path());
-    let mut config = ServerConfig::new(store, SocketAddr::from(([127, 0, 0, 1], 0)));
-    config.tls = Some(files);
-    let server = Background::start(config).unwrap();
-    Tls {
-        server,
-        token: token.expose().to_string(),
-        ca,
-        _dir: dir,
-    }
-}
 
 /// An agent trusting only `ca_pem`.
 fn agent(ca_pem: &str) -> ureq::Agent {
@@ -100,36 +41,47 @@ fn get(agent: &ureq::Agent, url: &str, token: &str) -> Result<(u16, String), ure
     Ok((status, res.body_mut().read_to_string()?))
 }
 
+/// A GET of `path` on `s` by an agent trusting its CA, with its token.
+fn trusted_get(s: &AcmeServer, path: &str) -> (u16, String) {
+    let url = format!("{}{path}", s.base());
+    get(&agent(&s.tls().ca_pem), &url, s.token()).unwrap()
+}
+
 fn port(base: &str) -> String {
     base.rsplit_once("://").unwrap().1.to_string()
 }
 
 #[test]
 fn configuration_is_read_over_https_trusting_a_private_ca() {
-    let s = start();
-    let base = s.server.base().to_string();
+    let s = AcmeServer::start_https();
+    let base = s.base().to_string();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
-    let (status, body) = get(&agent(&s.ca), &format!("{base}{CONFIG}"), &s.token).unwrap();
+    let (status, body) = trusted_get(&s, CONFIG);
     assert_eq!(status, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(json["db"].is_object(), "{json}");
 
     // By name too: the certificate covers `localhost`.
     let by_name = base.replace("127.0.0.1", "localhost");
-    let (status, _) = get(&agent(&s.ca), &format!("{by_name}/healthz"), &s.token).unwrap();
+    let (status, _) = get(
+        &agent(&s.tls().ca_pem),
+        &format!("{by_name}/healthz"),
+        s.token(),
+    )
+    .unwrap();
     assert_eq!(status, 200);
 }
 
 #[test]
 fn a_client_that_does_not_trust_the_ca_gets_nothing() {
-    let s = start();
-    let url = format!("{}{CONFIG}", s.server.base());
+    let s = AcmeServer::start_https();
+    let url = format!("{}{CONFIG}", s.base());
     // ureq's default roots (Mozilla's) do not include the test CA.
     let plain: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
         .into();
-    let e = get(&plain, &url, &s.token).unwrap_err();
+    let e = get(&plain, &url, s.token()).unwrap_err();
     assert!(
         e.to_string().to_lowercase().contains("certificate")
             || matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_)),
@@ -139,14 +91,14 @@ fn a_client_that_does_not_trust_the_ca_gets_nothing() {
 
 #[test]
 fn plain_http_to_the_tls_port_gets_no_configuration() {
-    let s = start();
-    let addr = port(s.server.base());
+    let s = AcmeServer::start_https();
+    let addr = port(s.base());
     let mut conn = TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let request = format!(
         "GET {CONFIG} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        s.token
+        s.token()
     );
     conn.write_all(request.as_bytes()).unwrap();
     let mut answer = Vec::new();
@@ -156,19 +108,14 @@ fn plain_http_to_the_tls_port_gets_no_configuration() {
     assert!(!text.contains("\"db\""), "{text}");
 
     // And the server goes on serving HTTPS.
-    let (status, _) = get(
-        &agent(&s.ca),
-        &format!("{}{CONFIG}", s.server.base()),
-        &s.token,
-    )
-    .unwrap();
+    let (status, _) = trusted_get(&s, CONFIG);
     assert_eq!(status, 200);
 }
 
 #[test]
 fn stalled_and_failed_handshakes_do_not_block_others() {
-    let s = start();
-    let addr = port(s.server.base());
+    let s = AcmeServer::start_https();
+    let addr = port(s.base());
     // A connection that never starts its handshake, and one that sends garbage.
     let stalled = TcpStream::connect(&addr).unwrap();
     let mut garbage = TcpStream::connect(&addr).unwrap();
@@ -177,12 +124,7 @@ fn stalled_and_failed_handshakes_do_not_block_others() {
         .unwrap();
     let started = Instant::now();
     for _ in 0..5 {
-        let (status, _) = get(
-            &agent(&s.ca),
-            &format!("{}/healthz", s.server.base()),
-            &s.token,
-        )
-        .unwrap();
+        let (status, _) = trusted_get(&s, "/healthz");
         assert_eq!(status, 200);
     }
     assert!(
@@ -195,19 +137,14 @@ fn stalled_and_failed_handshakes_do_not_block_others() {
 
 #[test]
 fn shutdown_does_not_wait_for_a_stalled_handshake() {
-    let mut s = start();
-    let addr = port(s.server.base());
-    let (status, _) = get(
-        &agent(&s.ca),
-        &format!("{}/healthz", s.server.base()),
-        &s.token,
-    )
-    .unwrap();
+    let mut s = AcmeServer::start_https();
+    let addr = port(s.base());
+    let (status, _) = trusted_get(&s, "/healthz");
     assert_eq!(status, 200);
     let stalled = TcpStream::connect(&addr).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
-    s.server.stop();
+    s.stop();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "stopping took {:?}",
@@ -221,11 +158,14 @@ fn shutdown_does_not_wait_for_a_stalled_handshake() {
 fn a_request_in_flight_finishes_over_tls_when_shutdown_is_asked() {
     // The webhook takes a while: the request waits inside the server meanwhile.
     let hook = suite::auth::Webhook::start(Duration::from_millis(800), |_| true);
-    let mut s = start_with(Some(&suite::auth::webhook_section(&hook.url)));
-    let url = format!("{}{CONFIG}", s.server.base());
-    let addr = port(s.server.base());
-    let agent = agent(&s.ca);
-    let token = s.token.clone();
+    let identity = suite::auth::webhook_section(&hook.url);
+    let mut s = AcmeServer::start_with(Scheme::Https, |store| {
+        suite::auth::seed_identity(store, &identity);
+    });
+    let url = format!("{}{CONFIG}", s.base());
+    let addr = port(s.base());
+    let agent = agent(&s.tls().ca_pem);
+    let token = s.token().to_string();
     let request = std::thread::spawn(move || get(&agent, &url, &token));
     let started = Instant::now();
     while hook.inputs.lock().unwrap().is_empty() {
@@ -236,7 +176,7 @@ fn a_request_in_flight_finishes_over_tls_when_shutdown_is_asked() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!request.is_finished());
-    s.server.stop();
+    s.stop();
     let (status, body) = request.join().unwrap().unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(TcpStream::connect(&addr).is_err(), "still listening");

@@ -5,43 +5,11 @@
 
 mod conformance;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use conformance::Fixture;
-
-fn admin_url() -> String {
-    match std::env::var("STRATA_TEST_POSTGRES_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => panic!(
-            "STRATA_TEST_POSTGRES_URL is not set: run the tests with ./scripts/test, which installs PostgreSQL (apt-get install postgresql) and starts a throwaway server, or point it at a server you own: STRATA_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
-        ),
-    }
-}
 
 /// A fresh database on the test server.
 fn fresh() -> Fixture {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let admin = admin_url();
-    let name = format!(
-        "strata_t{}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    );
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot connect to {admin}: {e}"));
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let mut config: postgres::Config = admin.parse().unwrap();
-    config.dbname(&name);
-    let url = {
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        format!("{base}/{name}")
-    };
+    let url = strata_testkit::pg::fresh_database("strata_t");
     let tamper_url = url.clone();
     let sql_url = url.clone();
     Fixture {

@@ -17,7 +17,7 @@ use tempfile::TempDir;
 /// The workspace root.
 pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 /// The realistic example project.
-pub const ACME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme");
+pub const ACME: &str = strata_testkit::acme::DIR;
 
 /// The services of `examples/acme`, in declaration order.
 pub const ACME_SERVICES: &[&str] = &[
@@ -229,6 +229,50 @@ pub fn run_cmd_limited(cmd: &mut Command, limit: Duration) -> Run {
     }
 }
 
+/// `strata serve` running on a fixture's project (see [`Fixture::serve`]); killed if
+/// still running when dropped.
+pub struct Serving {
+    child: std::process::Child,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+    /// The first line it wrote to stderr (`serving on URL …`).
+    pub first_line: String,
+}
+
+impl Serving {
+    /// Sends SIGTERM and waits for the process to exit: its status and the rest of its
+    /// stderr. Fails the test (killing it) when it is still running after 10 s.
+    pub fn stop_with_sigterm(mut self) -> (std::process::ExitStatus, String) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("strata serve did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).unwrap();
+        (status, rest)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A project in `TMP/proj`, deleted when dropped.
 pub struct Fixture {
     tmp: TempDir,
@@ -279,6 +323,26 @@ impl Fixture {
         run(self.root(), args)
     }
 
+    /// Starts `strata serve ARGS` inside the project and waits for its first line on
+    /// stderr.
+    pub fn serve(&self, args: &[&str]) -> Serving {
+        let mut child = strata()
+            .current_dir(self.root())
+            .arg("serve")
+            .args(args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first_line = String::new();
+        std::io::BufRead::read_line(&mut stderr, &mut first_line).unwrap();
+        Serving {
+            child,
+            stderr,
+            first_line,
+        }
+    }
+
     /// Runs `strata --project proj ARGS` from the directory holding the project.
     pub fn run_outside(&self, args: &[&str]) -> Run {
         let mut all = vec!["--project", "proj"];
@@ -287,28 +351,10 @@ impl Fixture {
     }
 }
 
-/// Every file under `dir` (relative path with `/` → bytes).
+/// Every file under `dir` (relative path with `/` → bytes), read as `strata demo` reads a
+/// project to import.
 pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).expect("read_dir") {
-            let entry = entry.expect("entry");
-            let path = entry.path();
-            if entry.file_type().expect("file_type").is_dir() {
-                walk(base, &path, out);
-            } else {
-                let rel = path.strip_prefix(base).expect("under base");
-                let rel = rel
-                    .iter()
-                    .map(|c| c.to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                out.insert(rel, std::fs::read(&path).expect("read"));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+    strata_server::seed::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
 /// Parses a YAML, JSON or TOML document with Strata's own reader (no `${…}` templates),

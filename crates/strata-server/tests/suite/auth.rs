@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use strata_server::seed;
+use strata_testkit::acme;
 
-use super::{ACME, Answer, Running, error_code, read_dir};
+use super::{Answer, Running, error_code};
 
 /// The HS256 secret of the test identity provider.
 pub const SECRET: &str = "test-secret-of-at-least-32-bytes-0123456789";
@@ -26,8 +26,7 @@ const PROD: &str = "/v1/config/prod/checkout?provider=aws&region=us-east-1";
 
 /// acme's files with `identity` (YAML, indented under `identity:`) appended to its policy.
 pub fn acme_with_identity(identity: &str) -> BTreeMap<String, Vec<u8>> {
-    let mut files = BTreeMap::new();
-    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
+    let mut files = acme::files();
     let policy = files.get_mut("policies/access.yaml").unwrap();
     policy.extend_from_slice(format!("\nidentity:\n{identity}").as_bytes());
     files
@@ -178,6 +177,29 @@ fn message(a: &Answer) -> String {
         .to_string()
 }
 
+/// Starts a webhook deciding by `decide` at once, and makes the head's policy use it after
+/// the JWT settings of [`jwt_section`].
+fn jwt_and_webhook(s: &Running, decide: fn(&Value) -> bool) -> Webhook {
+    let hook = Webhook::start(Duration::ZERO, decide);
+    use_identity(
+        s,
+        &format!("{}{}", jwt_section(), webhook_section(&hook.url)),
+    );
+    hook
+}
+
+/// `a` is a veto of `hook`: a 403 saying so and naming it.
+#[track_caller]
+fn assert_vetoed_by(a: &Answer, hook: &Webhook) {
+    assert_eq!((a.status, error_code(a)), (403, "forbidden"), "{}", a.body);
+    assert!(
+        message(a).contains("denied by the authorization webhook"),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["error"]["details"]["webhook"], hook.url.as_str());
+}
+
 /// A principal the policy does not know gets roles from the JWT's `groups` claim; the
 /// same principal with an API token (no claims) is refused; a known principal keeps its
 /// own roles; claims never grant roles the mapping does not name.
@@ -285,30 +307,12 @@ pub fn the_webhook_vetoes_what_the_policy_allows(s: &Running) {
     fn no_ledger_reads(input: &Value) -> bool {
         !(input["action"] == "read" && input["service"] == "ledger")
     }
-    let hook = Webhook::start(Duration::ZERO, no_ledger_reads);
-    use_identity(
-        s,
-        &format!("{}{}", jwt_section(), webhook_section(&hook.url)),
-    );
+    let hook = jwt_and_webhook(s, no_ledger_reads);
     let ok = s.get(PROD, Some(s.admin()), None);
     assert_eq!(ok.status, 200, "{}", ok.body);
     let ledger = "/v1/config/prod/ledger?provider=aws&region=us-east-1";
     let vetoed = s.get(ledger, Some(s.admin()), None);
-    assert_eq!(
-        (vetoed.status, error_code(&vetoed)),
-        (403, "forbidden"),
-        "{}",
-        vetoed.body
-    );
-    assert!(
-        message(&vetoed).contains("denied by the authorization webhook"),
-        "{}",
-        vetoed.body
-    );
-    assert_eq!(
-        vetoed.body["error"]["details"]["webhook"],
-        hook.url.as_str()
-    );
+    assert_vetoed_by(&vetoed, &hook);
 
     // A policy denial is not sent to the webhook.
     let asked = hook.inputs.lock().unwrap().len();
@@ -374,28 +378,10 @@ pub fn the_webhook_and_jwt_roles_judge_writes(s: &Running) {
     fn no_checkout_writes(input: &Value) -> bool {
         !(input["action"] == "write" && input["service"] == "checkout")
     }
-    let hook = Webhook::start(Duration::ZERO, no_checkout_writes);
-    use_identity(
-        s,
-        &format!("{}{}", jwt_section(), webhook_section(&hook.url)),
-    );
+    let hook = jwt_and_webhook(s, no_checkout_writes);
     let change = |service: &str, value: u64| json!({"changes": [{"set": format!("{service}:replicas"), "layer": "env/dev", "value": value}]});
     let vetoed = s.post("/v1/changes", Some(s.admin()), &change("checkout", 4));
-    assert_eq!(
-        (vetoed.status, error_code(&vetoed)),
-        (403, "forbidden"),
-        "{}",
-        vetoed.body
-    );
-    assert!(
-        message(&vetoed).contains("denied by the authorization webhook"),
-        "{}",
-        vetoed.body
-    );
-    assert_eq!(
-        vetoed.body["error"]["details"]["webhook"],
-        hook.url.as_str()
-    );
+    assert_vetoed_by(&vetoed, &hook);
     let inputs = hook.inputs.lock().unwrap().clone();
     assert!(
         inputs

@@ -3,9 +3,6 @@
 //! `POST`/`GET /v1/actual/{env}/{service}`, whose secret values reach neither the answer
 //! nor the store.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use serde_json::{Value, json};
 use strata_core::drift::collect::{
     RunOptions, SecretHandling, Selection, load_policy, plan, read_schemas, run,
@@ -13,8 +10,9 @@ use strata_core::drift::collect::{
 use strata_core::drift::policy::PolicyDate;
 use strata_core::drift::report::{Detail, json_report};
 use strata_server::seed;
+use strata_testkit::acme;
 
-use super::{ACME, Answer, Running, error_code, read_dir};
+use super::{Answer, Running, error_code};
 
 const TODAY: &str = "2026-11-22";
 
@@ -300,8 +298,7 @@ pub fn drift_bad_parameters_are_400_and_unknown_names_404(s: &Running) {
 /// and ledger in dev only; returns its token.
 fn partial_reader(s: &Running) -> String {
     let repo = strata_store::repo::open(&s.store).unwrap();
-    let mut files = BTreeMap::new();
-    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
+    let mut files = acme::files();
     let policy = files.get_mut("policies/access.yaml").unwrap();
     let text = String::from_utf8(policy.clone()).unwrap();
     let text = text

@@ -1,6 +1,6 @@
 //! The HTTP suite: the server over real HTTP on 127.0.0.1, against a store holding
 //! `examples/acme`. `tests/http.rs` runs it on SQLite, `tests/http_postgres.rs` on
-//! PostgreSQL (see [`http_suite!`]).
+//! PostgreSQL (see [`all_suites!`]).
 
 #![allow(dead_code)] // each backend's file uses the suite through the macro
 
@@ -12,12 +12,10 @@ pub mod writes;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 
 use serde_json::Value;
 use strata_server::{Server, ServerConfig, seed};
-
-const ACME: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/acme");
+use strata_testkit::acme;
 
 /// The age key pair every test server decrypts with (`?reveal=true`): (identity,
 /// recipient).
@@ -47,22 +45,6 @@ impl Drop for Running {
     }
 }
 
-fn read_dir(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            read_dir(root, &path, out);
-        } else {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.insert(rel, std::fs::read(&path).unwrap());
-        }
-    }
-}
-
 /// Seeds the store at `store` with acme and two tokens, and serves it; `keep` lives as
 /// long as the server (a temporary directory, …).
 pub fn start(store: String, keep: Box<dyn std::any::Any + Send + Sync>) -> Running {
@@ -76,9 +58,7 @@ pub fn start_with(
     configure: impl FnOnce(&mut ServerConfig),
 ) -> Running {
     let repo = strata_store::repo::open(&store).unwrap();
-    let mut files = BTreeMap::new();
-    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
-    seed::import(&repo, files, "test-admin", "acme").unwrap();
+    seed::import(&repo, acme::files(), "test-admin", "acme").unwrap();
     let admin = seed::create_token(&repo, "dana.kim", "test-admin").unwrap();
     let nobody = seed::create_token(&repo, "nobody", "test-admin").unwrap();
     drop(repo);
@@ -239,17 +219,20 @@ impl Running {
         (status, res.body_mut().read_to_string().unwrap())
     }
 
-    /// Imports acme again with `replicas: 7` for checkout in dev: a second revision.
+    /// Imports acme again with `replicas: 7` for checkout in dev, a second revision, and
+    /// waits until it is served.
     pub fn commit_seven_replicas(&self) {
+        let seq = self.import_seven_replicas();
+        self.wait_for_seq(seq);
+    }
+
+    /// Imports acme again with `replicas: 7` for checkout in dev, a second revision, behind
+    /// the server's back: its seq.
+    pub fn import_seven_replicas(&self) -> u64 {
         let repo = strata_store::repo::open(&self.store).unwrap();
-        let mut files = BTreeMap::new();
-        read_dir(Path::new(ACME), Path::new(ACME), &mut files);
-        let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
-        let text = String::from_utf8(layer.clone()).unwrap();
-        assert!(text.contains("replicas: 1\n"), "{text}");
-        *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
+        let files = acme::with_dev_checkout_replicas(7);
         seed::import(&repo, files, "test-admin", "seven replicas").unwrap();
-        self.wait_for_seq(repo.head().unwrap().seq);
+        repo.head().unwrap().seq
     }
 
     /// Waits (at most 5 s) until the server serves the head of seq `seq` or a later one
@@ -511,14 +494,7 @@ pub fn a_new_revision_is_served_within_a_second(s: &Running) {
     let url = "/v1/config/dev/checkout/replicas?provider=aws";
     let before = s.get(url, Some(&s.admin), None);
     assert_eq!(before.status, 200, "{}", before.body);
-    let repo = strata_store::repo::open(&s.store).unwrap();
-    let mut files = BTreeMap::new();
-    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
-    let layer = files.get_mut("layers/env/dev/checkout.yaml").unwrap();
-    let text = String::from_utf8(layer.clone()).unwrap();
-    assert!(text.contains("replicas: 1\n"), "{text}");
-    *layer = text.replace("replicas: 1\n", "replicas: 7\n").into_bytes();
-    seed::import(&repo, files, "test-admin", "seven replicas").unwrap();
+    s.import_seven_replicas();
     let started = std::time::Instant::now();
     loop {
         let now = s.get(url, Some(&s.admin), before.etag.as_deref());
@@ -846,6 +822,20 @@ pub fn openapi_describes_every_route(s: &Running) {
     for p in ["/v1/revisions", "/v1/diff", "/v1/audit", "/metrics"] {
         assert!(paths.contains_key(p), "{p}");
     }
+}
+
+/// Every suite ([`http_suite!`] and those of the submodules) on fresh servers from
+/// `$start`: what each backend's file runs, so that both run the same.
+#[macro_export]
+macro_rules! all_suites {
+    ($start:expr) => {
+        http_suite!($start);
+        auth_suite!($start);
+        limits_suite!($start);
+        writes_suite!($start);
+        drift_suite!($start);
+        watch_suite!($start);
+    };
 }
 
 /// Defines one `#[test]` per suite case, each on a fresh server from `$start` (an

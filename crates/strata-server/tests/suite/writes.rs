@@ -4,15 +4,14 @@
 //! lena.fischer auditor; alice.nguyen a service owner of payments; prod writes need two
 //! approvals from sre or admin).
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use strata_server::seed;
 use strata_store::audit::{AuditEntry, AuditFilter, Decision};
+use strata_testkit::acme;
 
-use super::{ACME, Answer, Running, error_code, read_dir};
+use super::{Answer, Running, error_code};
 
 const DEV_REPLICAS: &str = "/v1/config/dev/checkout/replicas?provider=aws";
 const PROD_REPLICAS: &str = "/v1/config/prod/checkout/replicas?provider=gcp";
@@ -622,8 +621,7 @@ pub fn tokens_are_created_listed_and_revoked_by_admins(s: &Running) {
 /// in env/dev encrypted.
 fn with_a_secret(s: &Running) {
     let repo = strata_store::repo::open(s.store()).unwrap();
-    let mut files = BTreeMap::new();
-    read_dir(Path::new(ACME), Path::new(ACME), &mut files);
+    let mut files = acme::files();
     let project = files.get_mut("strata.yaml").unwrap();
     project.extend_from_slice(
         format!(
