@@ -92,8 +92,9 @@ pub fn serve(root: &Path, args: ServeArgs) -> Result<(), CliError> {
     runtime()?.block_on(async move {
         let server = Server::bind(config).await.map_err(server_error)?;
         let addr = server.local_addr().map_err(server_error)?;
+        let stop = shutdown_signal()?;
         eprintln!("serving on {}://{addr} (Ctrl-C to stop)", server.scheme());
-        server.run(shutdown_signal()).await.map_err(server_error)
+        server.run(stop).await.map_err(server_error)
     })
 }
 
@@ -141,6 +142,7 @@ fn demo_in(dir: &Path, args: DemoArgs) -> Result<(), CliError> {
             Err(e) => return Err(server_error(e)),
         };
         let addr = server.local_addr().map_err(server_error)?;
+        let stop = shutdown_signal()?;
         let url = format!("http://{addr}");
         let t = token.expose();
         println!("Strata demo: examples/acme served at {url} (project copy in {})", project.display());
@@ -154,7 +156,7 @@ fn demo_in(dir: &Path, args: DemoArgs) -> Result<(), CliError> {
         println!("  curl -si -H 'Authorization: Bearer {t}' -H 'If-None-Match: \"ETAG\"' '{url}/v1/config/prod/checkout/db.pool.max_size?provider=aws&region=us-east-1'");
         println!();
         println!("Ctrl-C stops the demo and removes its temporary store.");
-        server.run(shutdown_signal()).await.map_err(server_error)
+        server.run(stop).await.map_err(server_error)
     })
 }
 
@@ -171,27 +173,34 @@ fn server_error(e: strata_server::ServerError) -> CliError {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Listens for Ctrl-C and SIGTERM from now on, and gives a future that completes on the
+/// first. The handlers are installed here, before the server says it is serving: a signal
+/// sent right after that line must stop it gracefully, not kill it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
+    let cannot = |e: std::io::Error| CliError::Io(format!("cannot listen for signals: {e}"));
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let stop = {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(cannot)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(cannot)?;
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    eprintln!("shutting down: finishing requests in flight");
+    let stop = {
+        let _ = cannot;
+        async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    Ok(async move {
+        stop.await;
+        eprintln!("shutting down: finishing requests in flight");
+    })
 }
