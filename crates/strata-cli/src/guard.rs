@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use strata_core::access::{
-    AccessPolicy, Action, Decision, Edited, Request, Ruling, approvals_covering, decide_edits,
+    AccessPolicy, Action, Decision, Request, Ruling, approvals_covering, decide_edits,
 };
 use strata_core::path::{ParamPath, segments_to_string};
 use strata_core::resolve::Project;
@@ -235,16 +235,7 @@ impl<'r> Guard<'r> {
     }
 }
 
-/// What access control needs of changeset edits.
-pub fn edited(edits: &[ParamEdit]) -> Vec<Edited<'_>> {
-    edits
-        .iter()
-        .map(|e| Edited {
-            param: &e.param,
-            layer: &e.layer,
-        })
-        .collect()
-}
+pub use strata_store::changeset::edited;
 
 impl From<Verdict> for Ruling {
     fn from(v: Verdict) -> Ruling {

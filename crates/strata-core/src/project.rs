@@ -329,6 +329,20 @@ impl Reader {
 }
 
 impl ProjectConfig {
+    /// Parses the text of a `strata.yaml` (named so in diagnostics): for tests, benches and
+    /// tools that hold the text rather than a project source.
+    pub fn parse(text: &str) -> Result<ProjectConfig, Diagnostic> {
+        let path: Arc<str> = Arc::from("strata.yaml");
+        let root = crate::parse::parse_document(
+            &path,
+            crate::value::FileId(0),
+            text.as_bytes(),
+            crate::parse::Format::Yaml,
+            crate::parse::ParseOptions { templates: false },
+        )?;
+        ProjectConfig::from_node(&root, path)
+    }
+
     /// Validates a parsed `strata.yaml` (`path` is used in errors).
     pub fn from_node(root: &Node, path: Arc<str>) -> Result<ProjectConfig, Diagnostic> {
         let r = Reader { path };

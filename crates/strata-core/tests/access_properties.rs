@@ -7,14 +7,10 @@
 //!   held role, first deny, else first allow), deciding rule included;
 //! - reading never panics on mangled policy text.
 
-use std::sync::Arc;
-
 use proptest::prelude::*;
 use strata_core::access::{AccessPolicy, Action, Basis, Decision, Effect, Request};
-use strata_core::parse::{Format, ParseOptions, parse_document};
 use strata_core::path::ParamPath;
 use strata_core::project::ProjectConfig;
-use strata_core::value::FileId;
 
 const PROJECT: &str = "version: 1
 environments: [dev, staging, prod, qa]
@@ -32,16 +28,7 @@ services:
 ";
 
 fn config() -> ProjectConfig {
-    let path: Arc<str> = Arc::from("strata.yaml");
-    let node = parse_document(
-        &path,
-        FileId(0),
-        PROJECT.as_bytes(),
-        Format::Yaml,
-        ParseOptions { templates: false },
-    )
-    .unwrap();
-    ProjectConfig::from_node(&node, path).unwrap()
+    ProjectConfig::parse(PROJECT).unwrap()
 }
 
 const ROLES: [&str; 4] = ["r0", "r1", "r2", "r3"];

@@ -2,31 +2,18 @@
 //! `tests/data/access/access.yaml`), `who_can`, `approvals_for`, and one row per kind of
 //! policy error, each located at `policies/access.yaml:LINE:COL`.
 
-use std::sync::Arc;
-
 use strata_core::access::{
     AccessPolicy, Action, Approval, Basis, Effect, PolicyErrorKind, Request, judge,
 };
-use strata_core::parse::{Format, ParseOptions, parse_document};
 use strata_core::path::{ParamPath, parse_segments};
 use strata_core::project::ProjectConfig;
-use strata_core::value::FileId;
 
 const POLICY: &str = include_str!("data/access/access.yaml");
 const PROJECT: &str = include_str!("data/access/strata.yaml");
 const CASES: &str = include_str!("data/access/cases.txt");
 
 fn config() -> ProjectConfig {
-    let path: Arc<str> = Arc::from("strata.yaml");
-    let node = parse_document(
-        &path,
-        FileId(0),
-        PROJECT.as_bytes(),
-        Format::Yaml,
-        ParseOptions { templates: false },
-    )
-    .unwrap();
-    ProjectConfig::from_node(&node, path).unwrap()
+    ProjectConfig::parse(PROJECT).unwrap()
 }
 
 fn policy() -> AccessPolicy {

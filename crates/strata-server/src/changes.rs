@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use strata_core::access::{Action, Edited, approvals_covering, layer_envs};
+use strata_core::access::{Action, approvals_covering, layer_envs};
 use strata_core::resolve::Project;
 use strata_core::validate::check::{CheckOptions, check};
 use strata_core::validate::report::{Finding, Report, Severity};
@@ -147,14 +147,7 @@ pub(crate) async fn post_changes(
     let judge = Judge::new(&state, caller, head.clone())?;
     let principal = judge.caller.principal.clone();
     let scopes = require_on_edits(&state, &judge, &cs, Action::Write, "write").await?;
-    let edited: Vec<Edited<'_>> = cs
-        .edits
-        .iter()
-        .map(|e| Edited {
-            param: &e.param,
-            layer: &e.layer,
-        })
-        .collect();
+    let edited = strata_store::changeset::edited(&cs.edits);
     let approvals = approvals_covering(&head.policy, &head.project.config, &edited);
     let now = crate::now_ms();
     let entries = edit_entries(&cs.edits, &scopes, &principal, "write", now);

@@ -80,6 +80,18 @@ pub fn check_layer(layer: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What access control needs of changeset edits: each edit's parameter and layer (see
+/// `strata_core::access::decide_edits` and `approvals_covering`).
+pub fn edited(edits: &[ParamEdit]) -> Vec<strata_core::access::Edited<'_>> {
+    edits
+        .iter()
+        .map(|e| strata_core::access::Edited {
+            param: &e.param,
+            layer: &e.layer,
+        })
+        .collect()
+}
+
 impl Changeset {
     /// Reads a `CHANGESET.yaml` document; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Changeset, StoreError> {

@@ -362,7 +362,7 @@ pub fn reject(
 mod tests {
     use std::collections::BTreeMap;
 
-    use strata_core::access::{Edited, decide_edits};
+    use strata_core::access::decide_edits;
     use strata_core::path::ParamPath;
 
     use super::*;
@@ -425,14 +425,7 @@ approvals:
         let head = repo.head().unwrap();
         let project = repo.project(&head).unwrap();
         let pol = policy(repo);
-        let edited: Vec<Edited<'_>> = cs
-            .edits
-            .iter()
-            .map(|e| Edited {
-                param: &e.param,
-                layer: &e.layer,
-            })
-            .collect();
+        let edited = crate::changeset::edited(&cs.edits);
         let scopes = decide_edits(&project.config, &edited, |_, _| {
             strata_core::access::Ruling {
                 allowed: true,

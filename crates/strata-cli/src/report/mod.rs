@@ -71,49 +71,8 @@ fn color_wanted_with(to_terminal: bool, no_color: Option<&OsStr>) -> bool {
     to_terminal && no_color.is_none_or(OsStr::is_empty)
 }
 
-/// Totals shown in every format's summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Summary {
-    pub errors: usize,
-    pub warnings: usize,
-    pub infos: usize,
-    /// Checked units (target × service).
-    pub units: usize,
-    /// Distinct targets among the units.
-    pub targets: usize,
-    /// Distinct services among the units.
-    pub services: usize,
-    /// Whether any finding is at or above `fail_on`.
-    pub failed: bool,
-}
-
-impl Summary {
-    pub fn of(report: &Report, fail_on: Severity) -> Self {
-        let s = strata_core::validate::report_json::ReportSummary::of(report, fail_on);
-        Summary {
-            errors: s.errors,
-            warnings: s.warnings,
-            infos: s.infos,
-            units: s.units,
-            targets: s.targets,
-            services: s.services,
-            failed: s.failed,
-        }
-    }
-
-    /// `2 errors, 1 warning, 0 infos in 6 configurations (2 targets × 3 services)`.
-    pub fn line(&self) -> String {
-        format!(
-            "{}, {}, {} in {} ({} × {})",
-            plural(self.errors, "error", "errors"),
-            plural(self.warnings, "warning", "warnings"),
-            plural(self.infos, "info", "infos"),
-            plural(self.units, "configuration", "configurations"),
-            plural(self.targets, "target", "targets"),
-            plural(self.services, "service", "services"),
-        )
-    }
-}
+/// Totals shown in every format's summary (`Summary::of`, `Summary::line`).
+pub(crate) use strata_core::validate::report_json::ReportSummary as Summary;
 
 /// `1 error`, `2 errors`.
 pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {

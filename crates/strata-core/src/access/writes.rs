@@ -178,12 +178,8 @@ pub fn unmet_approvals(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::access::{Action, Request};
-    use crate::parse::{Format, ParseOptions, parse_document};
-    use crate::value::FileId;
 
     const PROJECT: &str = r#"version: 1
 environments: [{name: dev}, {name: prod}]
@@ -210,16 +206,7 @@ approvals:
 "#;
 
     fn config() -> ProjectConfig {
-        let path: Arc<str> = Arc::from("strata.yaml");
-        let node = parse_document(
-            &path,
-            FileId(0),
-            PROJECT.as_bytes(),
-            Format::Yaml,
-            ParseOptions { templates: false },
-        )
-        .unwrap();
-        ProjectConfig::from_node(&node, path).unwrap()
+        ProjectConfig::parse(PROJECT).unwrap()
     }
 
     fn policy(config: &ProjectConfig) -> AccessPolicy {

@@ -607,16 +607,7 @@ services: {checkout: {}}
 ";
 
     fn config() -> ProjectConfig {
-        let path: Arc<str> = Arc::from("strata.yaml");
-        let node = parse_document(
-            &path,
-            FileId(0),
-            PROJECT.as_bytes(),
-            Format::Yaml,
-            ParseOptions { templates: false },
-        )
-        .unwrap();
-        ProjectConfig::from_node(&node, path).unwrap()
+        ProjectConfig::parse(PROJECT).unwrap()
     }
 
     fn parse(text: &str) -> Result<VariationPolicy, Diagnostic> {

@@ -30,6 +30,23 @@ pub struct ReportSummary {
 }
 
 impl ReportSummary {
+    /// `2 errors, 1 warning, 0 infos in 6 configurations (2 targets × 3 services)`: the
+    /// summary line of the text, Markdown and annotation reports.
+    pub fn line(&self) -> String {
+        fn plural(n: usize, one: &str, many: &str) -> String {
+            format!("{n} {}", if n == 1 { one } else { many })
+        }
+        format!(
+            "{}, {}, {} in {} ({} × {})",
+            plural(self.errors, "error", "errors"),
+            plural(self.warnings, "warning", "warnings"),
+            plural(self.infos, "info", "infos"),
+            plural(self.units, "configuration", "configurations"),
+            plural(self.targets, "target", "targets"),
+            plural(self.services, "service", "services"),
+        )
+    }
+
     /// The totals of `report`, failing at `fail_on`.
     pub fn of(report: &Report, fail_on: Severity) -> ReportSummary {
         let mut targets: Vec<&str> = report.units.iter().map(|u| u.target.as_str()).collect();
