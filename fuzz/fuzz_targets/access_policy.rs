@@ -6,10 +6,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use strata_core::access::{AccessPolicy, Action, Request};
-use strata_core::parse::{Format, ParseOptions, parse_document};
 use strata_core::path::Segment;
 use strata_core::project::ProjectConfig;
-use strata_core::value::FileId;
 
 fn config() -> &'static ProjectConfig {
     static CONFIG: OnceLock<ProjectConfig> = OnceLock::new();
@@ -22,16 +20,7 @@ hierarchy: [base, "env/{env}"]
 teams: {payments: {owners: [bob]}}
 services: {checkout: {team: payments}, ledger: {}}
 "#;
-        let path: std::sync::Arc<str> = "strata.yaml".into();
-        let node = parse_document(
-            &path,
-            FileId(0),
-            text.as_bytes(),
-            Format::Yaml,
-            ParseOptions { templates: false },
-        )
-        .expect("the fixed strata.yaml parses");
-        ProjectConfig::from_node(&node, path).expect("the fixed strata.yaml is valid")
+ProjectConfig::parse(text).expect("the fixed strata.yaml is valid")
     })
 }
 

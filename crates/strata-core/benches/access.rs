@@ -19,14 +19,11 @@
 
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use strata_core::access::{AccessPolicy, Action, Request};
-use strata_core::parse::{Format, ParseOptions, parse_document};
 use strata_core::path::{Segment, parse_segments};
 use strata_core::project::ProjectConfig;
-use strata_core::value::FileId;
 
 const SERVICES: usize = 200;
 const ROLES: usize = 50;
@@ -128,17 +125,7 @@ fn policy_yaml() -> String {
 }
 
 fn load() -> AccessPolicy {
-    let path: Arc<str> = Arc::from("strata.yaml");
-    let text = project_yaml();
-    let node = parse_document(
-        &path,
-        FileId(0),
-        text.as_bytes(),
-        Format::Yaml,
-        ParseOptions { templates: false },
-    )
-    .expect("generated project parses");
-    let config = ProjectConfig::from_node(&node, path).expect("generated project is valid");
+    let config = ProjectConfig::parse(&project_yaml()).expect("generated project is valid");
     let policy_text = policy_yaml();
     let rules = policy_text.matches("      - {").count();
     assert_eq!(rules, 1_000, "the generated policy has 1,000 rules");
@@ -180,17 +167,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("extra_roles", |b| {
         b.iter(|| policy.decide(black_box(&extra)))
     });
-    let path: Arc<str> = Arc::from("strata.yaml");
-    let text = project_yaml();
-    let node = parse_document(
-        &path,
-        FileId(0),
-        text.as_bytes(),
-        Format::Yaml,
-        ParseOptions { templates: false },
-    )
-    .expect("generated project parses");
-    let config = ProjectConfig::from_node(&node, path).expect("generated project is valid");
+    let config = ProjectConfig::parse(&project_yaml()).expect("generated project is valid");
     let policy_text = policy_yaml();
     g.sample_size(20);
     g.bench_function("parse_and_index", |b| {

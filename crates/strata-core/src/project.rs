@@ -942,15 +942,7 @@ merge:
 "#;
 
     fn load(text: &str) -> Result<ProjectConfig, Diagnostic> {
-        let path: Arc<str> = Arc::from("strata.yaml");
-        let node = parse_document(
-            &path,
-            FileId(0),
-            text.as_bytes(),
-            Format::Yaml,
-            ParseOptions { templates: false },
-        )?;
-        ProjectConfig::from_node(&node, path)
+        ProjectConfig::parse(text)
     }
 
     #[test]

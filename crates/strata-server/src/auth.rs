@@ -269,7 +269,9 @@ pub(crate) struct Judge {
     pub caller: Caller,
     head: Arc<Snapshot>,
     identity: Arc<Identity>,
-    request_id: String,
+    /// This request's number in the process (the webhook's `request_id` is made of it
+    /// only when the webhook is asked: most requests never are).
+    request: u64,
     /// The first webhook failure of this request, which answers its later questions.
     failed: Mutex<Option<WebhookFailure>>,
 }
@@ -283,16 +285,11 @@ impl Judge {
     ) -> Result<Arc<Judge>, ApiError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let identity = state.auth().identity(&head)?;
-        let request_id = format!(
-            "strata-serve-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
         Ok(Arc::new(Judge {
             caller,
             head,
             identity,
-            request_id,
+            request: NEXT.fetch_add(1, Ordering::Relaxed),
             failed: Mutex::new(None),
         }))
     }
@@ -364,7 +361,7 @@ impl Judge {
             env: Some(env.to_string()),
             service: Some(service.to_string()),
             param: Some(format!("{service}:{}", segments_to_string(path))),
-            request_id: self.request_id.clone(),
+            request_id: format!("strata-serve-{}-{}", std::process::id(), self.request),
         };
         let answer = self.ask(hook, &input);
         Verdict {

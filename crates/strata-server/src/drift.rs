@@ -266,11 +266,9 @@ fn drift_error(e: DriftError, config: &ProjectConfig) -> ApiError {
             "unresolvable",
             r.to_string(),
         ),
-        DriftError::Source { path, message } => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            format!("cannot read {path} from the store: {message}"),
-        ),
+        DriftError::Source { path, message } => {
+            ApiError::store_unavailable(format!("cannot read {path} from the store: {message}"))
+        }
         DriftError::Secret(m) => ApiError::internal(m),
     }
 }

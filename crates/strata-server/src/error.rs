@@ -62,20 +62,20 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    /// 503: the store did not answer (with `Retry-After` when it could not be reached:
-    /// a database error, as opposed to e.g. damaged data).
-    pub fn store(e: &strata_store::StoreError) -> ApiError {
-        let error = ApiError::new(
+    /// 503 `store_unavailable` with `Retry-After`: the store did not answer what was
+    /// asked (`message` says what); the client should try again after that many seconds.
+    pub fn store_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
-            e.to_string(),
-        );
-        match e {
-            strata_store::StoreError::Backend { .. } => {
-                error.with_retry_after(STORE_RETRY_AFTER_SECS)
-            }
-            _ => error,
-        }
+            message,
+        )
+        .with_retry_after(STORE_RETRY_AFTER_SECS)
+    }
+
+    /// [`ApiError::store_unavailable`] for a store error.
+    pub fn store(e: &strata_store::StoreError) -> ApiError {
+        ApiError::store_unavailable(e.to_string())
     }
 
     /// 500: a blocking task failed.
@@ -96,12 +96,7 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        // Every `store_unavailable` says when to retry, however it was made.
-        let retry = self.retry_after.or_else(|| {
-            (self.status == StatusCode::SERVICE_UNAVAILABLE && self.code == "store_unavailable")
-                .then_some(STORE_RETRY_AFTER_SECS)
-        });
-        if let Some(secs) = retry {
+        if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }

@@ -187,57 +187,51 @@ impl Metrics {
         for (op, h) in lock(&self.store).iter() {
             h.render(&mut out, "strata_store_call_duration_seconds", "op", op);
         }
-        out.push_str(
-            "# HELP strata_cache_hits_total Effective configurations answered from the cache.\n",
+        let value = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let header = |out: &mut String, name: &str, kind: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        };
+        for (name, help, counter) in [
+            (
+                "strata_cache_hits_total",
+                "Effective configurations answered from the cache.",
+                &self.cache_hits,
+            ),
+            (
+                "strata_cache_misses_total",
+                "Effective configurations resolved because they were not cached.",
+                &self.cache_misses,
+            ),
+            (
+                "strata_cache_carried_total",
+                "Cached configurations carried over to a new head revision that cannot have changed them.",
+                &self.cache_carried,
+            ),
+            (
+                "strata_cache_invalidated_total",
+                "Cached configurations dropped because a new head revision may have changed them.",
+                &self.cache_invalidated,
+            ),
+        ] {
+            header(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", value(counter));
+        }
+        header(
+            &mut out,
+            "strata_watch_open",
+            "gauge",
+            "Open watches of configurations: server-sent-event streams and waiting long polls.",
         );
-        out.push_str("# TYPE strata_cache_hits_total counter\n");
-        let _ = writeln!(
-            out,
-            "strata_cache_hits_total {}",
-            self.cache_hits.load(Ordering::Relaxed)
+        for (kind, gauge) in [("stream", &self.watch_streams), ("poll", &self.watch_polls)] {
+            let _ = writeln!(out, "strata_watch_open{{kind=\"{kind}\"}} {}", value(gauge));
+        }
+        header(
+            &mut out,
+            "strata_head_revision_seq",
+            "gauge",
+            "The seq of the head revision the server serves.",
         );
-        out.push_str("# HELP strata_cache_misses_total Effective configurations resolved because they were not cached.\n");
-        out.push_str("# TYPE strata_cache_misses_total counter\n");
-        let _ = writeln!(
-            out,
-            "strata_cache_misses_total {}",
-            self.cache_misses.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP strata_cache_carried_total Cached configurations carried over to a new head revision that cannot have changed them.\n");
-        out.push_str("# TYPE strata_cache_carried_total counter\n");
-        let _ = writeln!(
-            out,
-            "strata_cache_carried_total {}",
-            self.cache_carried.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP strata_cache_invalidated_total Cached configurations dropped because a new head revision may have changed them.\n");
-        out.push_str("# TYPE strata_cache_invalidated_total counter\n");
-        let _ = writeln!(
-            out,
-            "strata_cache_invalidated_total {}",
-            self.cache_invalidated.load(Ordering::Relaxed)
-        );
-        out.push_str("# HELP strata_watch_open Open watches of configurations: server-sent-event streams and waiting long polls.\n");
-        out.push_str("# TYPE strata_watch_open gauge\n");
-        let _ = writeln!(
-            out,
-            "strata_watch_open{{kind=\"stream\"}} {}",
-            self.watch_streams.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "strata_watch_open{{kind=\"poll\"}} {}",
-            self.watch_polls.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP strata_head_revision_seq The seq of the head revision the server serves.\n",
-        );
-        out.push_str("# TYPE strata_head_revision_seq gauge\n");
-        let _ = writeln!(
-            out,
-            "strata_head_revision_seq {}",
-            self.head_seq.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(out, "strata_head_revision_seq {}", value(&self.head_seq));
         out
     }
 }

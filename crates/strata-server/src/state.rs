@@ -178,12 +178,7 @@ impl AppState {
     /// The head is followed by a background task (started with the first request, or by
     /// [`crate::Server::bind`]) that publishes each new head once fully loaded.
     pub fn new(repo: Repository, head_refresh: Duration) -> AppState {
-        let not_read = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the store's head has not been read yet",
-        )
-        .with_retry_after(crate::error::STORE_RETRY_AFTER_SECS);
+        let not_read = ApiError::store_unavailable("the store's head has not been read yet");
         AppState {
             inner: Arc::new(Inner {
                 repo,
@@ -549,12 +544,9 @@ impl AppState {
                 .resolve(&key.service, &key.target, ResolveOptions::default())
                 .map_err(|e| match e {
                     // The store did not answer a read: an outage, not a bad configuration.
-                    strata_core::resolve::ResolveError::Source(s) => ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "store_unavailable",
+                    strata_core::resolve::ResolveError::Source(s) => ApiError::store_unavailable(
                         format!("cannot read {}: {}", s.path, s.message),
-                    )
-                    .with_retry_after(crate::error::STORE_RETRY_AFTER_SECS),
+                    ),
                     e => ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "unresolvable",

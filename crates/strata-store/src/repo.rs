@@ -551,13 +551,7 @@ impl Repository {
         };
         let mut current = base.clone();
         loop {
-            let source = self.source(&current)?;
-            let project = Project::load(Arc::new(source.with_overlay(BTreeMap::new())))
-                .map_err(|e| StoreError::Project(e.to_string()))?;
-            let edited = |svc: &str| cs.edits.iter().any(|e| e.param.service == svc);
-            let secrets = Secrets::load_for(&project.config, &source, edited)?;
-            self.check_edits(&project.config, &secrets, &cs.edits)?;
-            let (changes, _) = plan_edits(&source, &cs.edits)?;
+            let (source, changes) = self.plan_checked(cs, &current)?;
             let changes: BTreeMap<String, Option<Arc<[u8]>>> = changes
                 .into_iter()
                 .filter(|(p, b)| source.lookup(p).ok().flatten() != b.as_ref().map(|b| Hash::of(b)))
@@ -605,6 +599,19 @@ impl Repository {
     /// validating a changeset before it is committed or proposed). Refuses what `apply`
     /// refuses: edits to undeclared services, unknown levels and plaintext secrets.
     pub fn preview(&self, cs: &Changeset, on: &Revision) -> Result<Project, StoreError> {
+        let (source, changes) = self.plan_checked(cs, on)?;
+        Project::load(Arc::new(source.with_overlay(changes)))
+            .map_err(|e| StoreError::Project(e.to_string()))
+    }
+
+    /// The changeset's edits checked (declared services, known levels, no plaintext
+    /// secrets) and planned as file changes on revision `on`, with `on`'s source: what
+    /// both [`Repository::apply_with`] and [`Repository::preview`] start from.
+    fn plan_checked(
+        &self,
+        cs: &Changeset,
+        on: &Revision,
+    ) -> Result<(StoreSource, FileChanges), StoreError> {
         let source = self.source(on)?;
         let project = Project::load(Arc::new(source.with_overlay(BTreeMap::new())))
             .map_err(|e| StoreError::Project(e.to_string()))?;
@@ -612,8 +619,7 @@ impl Repository {
         let secrets = Secrets::load_for(&project.config, &source, edited)?;
         self.check_edits(&project.config, &secrets, &cs.edits)?;
         let (changes, _) = plan_edits(&source, &cs.edits)?;
-        Project::load(Arc::new(source.with_overlay(changes)))
-            .map_err(|e| StoreError::Project(e.to_string()))
+        Ok((source, changes))
     }
 
     /// Refuses a changeset whose base is behind `head` when its edits collide with
